@@ -105,6 +105,25 @@ class ResourceConfig:
         if not self.socket_name:
             object.__setattr__(self, "socket_name", self.resource_name.replace("/", "_") + ".sock")
 
+    def describe(self) -> str:
+        """One line for people: how IDs are made, which devices back them, what a container gets."""
+        if self.mode == "sriov":
+            return f"one ID per VF of {', '.join(self.pf_netdevices)}; a container gets its VFs' nodes"
+        chosen = [
+            f"{label} {'|'.join(values)}"
+            for label, values in (
+                ("vendor", self.selectors.vendors),
+                ("device", self.selectors.device_ids),
+                ("driver", self.selectors.drivers),
+                ("netdev", self.selectors.if_names),
+                ("link", self.selectors.link_types),
+            )
+            if values
+        ]
+        devices = " and ".join(chosen) if chosen else "every RDMA device"
+        gets = "the devices behind its IDs" if self.exclusive else "every device of the pool"
+        return f"{self.ids_max} IDs over {devices}; a container gets {gets}"
+
 
 @dataclass(frozen=True, kw_only=True)
 class PluginConfig:

@@ -1,0 +1,97 @@
+"""The serve command's options, their defaults and the environment variables that set them.
+
+Precedence: a command-line flag, else its environment variable (for the DaemonSet), else the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rdma_device_plugin.config import DEFAULT_CONFIG_PATH
+
+LogFormat = Literal["text", "json"]
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One serve option: its flag, its environment variable, its default."""
+
+    dest: str
+    flag: str
+    env: str
+    default: str
+    help: str
+
+
+OPTIONS = (
+    Option("config_path", "--config", "RDMA_DP_CONFIG", str(DEFAULT_CONFIG_PATH), "plugin config (JSON)"),
+    Option(
+        "device_plugin_dir",
+        "--device-plugin-dir",
+        "RDMA_DP_DEVICE_PLUGIN_DIR",
+        "/var/lib/kubelet/device-plugins",
+        "kubelet's device-plugin directory (holds kubelet.sock)",
+    ),
+    Option("sysfs_root", "--sysfs-root", "RDMA_DP_SYSFS_ROOT", "/sys", "where the host's sysfs is mounted"),
+    Option("dev_root", "--dev-root", "RDMA_DP_DEV_ROOT", "/dev", "where the host's /dev is mounted"),
+    Option("log_level", "--log-level", "RDMA_DP_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
+    Option("log_format", "--log-format", "RDMA_DP_LOG_FORMAT", "text", "text or json (one line per event)"),
+)
+OPTION_BY_DEST = {option.dest: option for option in OPTIONS}
+
+
+class SettingsError(Exception):
+    """An invalid option value; str() is one paragraph naming the flag, its variable and the fix."""
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    config_path: Path
+    device_plugin_dir: Path
+    sysfs_root: Path
+    dev_root: Path
+    log_level: str = "INFO"
+    log_format: LogFormat = "text"
+
+
+def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, str]:
+    """Each option's value by precedence: flag, environment variable, default."""
+    values = {}
+    for option in OPTIONS:
+        flag_value = flags.get(option.dest)
+        values[option.dest] = (
+            flag_value if flag_value is not None else environ.get(option.env, option.default)
+        )
+    return values
+
+
+def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> ServeOptions:
+    """Validated ServeOptions from parsed flags (None when not given) and the environment."""
+    values = resolve(flags, environ)
+    for dest, value in values.items():
+        if not value:
+            raise _error(dest, value, "an empty value; give a path or drop the setting to use the default")
+    level = values["log_level"].upper()
+    if level not in LOG_LEVELS:
+        raise _error("log_level", values["log_level"], f"not a log level; use one of {', '.join(LOG_LEVELS)}")
+    log_format = values["log_format"]
+    if log_format not in LOG_FORMATS:
+        raise _error("log_format", log_format, 'not a log format; use "text" or "json"')
+    return ServeOptions(
+        config_path=Path(values["config_path"]),
+        device_plugin_dir=Path(values["device_plugin_dir"]),
+        sysfs_root=Path(values["sysfs_root"]),
+        dev_root=Path(values["dev_root"]),
+        log_level=level,
+        log_format="json" if log_format == "json" else "text",
+    )
+
+
+def _error(dest: str, value: str, reason: str) -> SettingsError:
+    option = OPTION_BY_DEST[dest]
+    return SettingsError(f"{option.flag} (env {option.env}): {value!r} is {reason}")
