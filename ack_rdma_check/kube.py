@@ -1,0 +1,275 @@
+"""The cluster transport over the official Kubernetes client: pods through CoreV1Api, commands through the
+exec subresource's websocket stream (``kubernetes.stream``).
+
+Exec status arrives on the stream's error channel as a ``Status`` object: ``Success``, or ``Failure`` with the
+exit code in ``details.causes[reason=ExitCode]``; a command the runtime cannot start fails without a cause
+(``executable file not found``), which is passed on as exit code 127 with the runtime's message on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import watch
+from kubernetes.client import ApiClient, ApiException, CoreV1Api, V1Pod
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import new_client_from_config, new_client_from_config_dict
+from kubernetes.stream import stream
+from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
+
+from ack_rdma_check.errors import SetupError, UsageError
+from ack_rdma_check.transport import ExecResult, ExecTimeoutError, PodRef, PodState
+
+_POLL_SECONDS = 0.5
+_STOP_SECONDS = 10.0
+_EXIT_NOT_STARTED = 127
+_HINTS = {
+    401: "the kubeconfig's credentials were rejected, most likely expired: take a fresh one with "
+    "`pulumi stack output kubeconfig --show-secrets` after `pulumi up` (or `pulumi refresh`)",
+    403: "the kubeconfig's user is not allowed to do this",
+}
+# `$$` of the shell is the PID the command keeps after `exec`: printed first, it lets stop() kill it.
+_WITH_PID = 'echo "$$"; exec "$@"'
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """Where the kubeconfig came from (for messages) and either its path(s) or its parsed content."""
+
+    origin: str
+    path: str | None = None
+    content: Mapping[str, Any] | None = None
+
+
+def connect(kubeconfig: Kubeconfig) -> KubeCluster:
+    try:
+        # kubernetes.config, .watch and .stream carry no annotations; their results are typed on receipt.
+        if kubeconfig.content is not None:
+            client: ApiClient = new_client_from_config_dict(  # type: ignore[no-untyped-call]
+                dict(kubeconfig.content), persist_config=False
+            )
+        else:
+            client = new_client_from_config(kubeconfig.path, persist_config=False)  # type: ignore[no-untyped-call]
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as error:
+        raise UsageError(
+            f"The kubeconfig {kubeconfig.origin} cannot be used: {error}. Give a valid kubeconfig with "
+            "--kubeconfig PATH or KUBECONFIG, or the stack outputs with --outputs/--stack."
+        ) from None
+    return KubeCluster(client)
+
+
+@contextmanager
+def _api(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ApiException as error:
+        hint = _HINTS.get(error.status or 0)
+        detail = f"{error.status} {error.reason}" if error.status else str(error.reason)
+        raise SetupError(
+            f"Kubernetes API: {what} failed ({detail.strip()})" + (f": {hint}" if hint else "")
+        ) from None
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        raise SetupError(f"cannot reach the Kubernetes API server to {what}: {error}") from None
+
+
+class KubeCluster:
+    def __init__(self, client: ApiClient) -> None:
+        self._core = CoreV1Api(client)
+
+    def read(self, pod: PodRef) -> PodState | None:
+        with _api(f"read pod {pod}"):
+            try:
+                return _state(self._core.read_namespaced_pod(pod.name, pod.namespace))
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+
+    def find(self, namespace: str, selector: str) -> list[PodState]:
+        with _api(f"list pods in {namespace} by {selector!r}"):
+            return [
+                _state(pod)
+                for pod in self._core.list_namespaced_pod(namespace, label_selector=selector).items
+            ]
+
+    def create(self, manifest: Mapping[str, Any]) -> PodRef:
+        metadata = manifest["metadata"]
+        ref = PodRef(metadata["namespace"], metadata["name"])
+        body = V1Pod.from_dict(dict(manifest))
+        assert body is not None, "from_dict returns None only for None"
+        with _api(f"create pod {ref}"):
+            self._core.create_namespaced_pod(ref.namespace, body)
+        return ref
+
+    def delete(self, pod: PodRef) -> None:
+        with _api(f"delete pod {pod}"):
+            self._core.delete_namespaced_pod(pod.name, pod.namespace)
+
+    def wait_running(self, pods: Sequence[PodRef], timeout: float) -> list[PodState]:
+        deadline = time.monotonic() + timeout
+        return [self._wait_one(pod, deadline) for pod in pods]
+
+    def _wait_one(self, pod: PodRef, deadline: float) -> PodState:
+        state = self.read(pod)
+        if state is None:
+            return PodState(pod, "Missing", None, None, False, "the pod does not exist")
+        watcher: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        with _api(f"watch pod {pod}"):
+            while not _settled(state) and (remaining := deadline - time.monotonic()) > 0:
+                for event in watcher.stream(
+                    self._core.list_namespaced_pod,
+                    pod.namespace,
+                    field_selector=f"metadata.name={pod.name}",
+                    timeout_seconds=max(1, int(remaining)),
+                ):
+                    state = _state(event["object"])
+                    if _settled(state) or time.monotonic() >= deadline:
+                        watcher.stop()
+        return state
+
+    def run(self, pod: PodRef, argv: Sequence[str], timeout: float) -> ExecResult:
+        session = _ExecSession(self._open(pod, argv), argv)
+        try:
+            if not session.pump_until_closed(timeout):
+                raise ExecTimeoutError(argv, timeout, session.result())
+            return session.result()
+        finally:
+            session.close()
+
+    def start(self, pod: PodRef, argv: Sequence[str]) -> KubeBackground:
+        wrapped = ["sh", "-c", _WITH_PID, "ack-rdma-check", *argv]
+        return KubeBackground(self, pod, _ExecSession(self._open(pod, wrapped), wrapped))
+
+    def _open(self, pod: PodRef, argv: Sequence[str]) -> Any:
+        """The exec websocket (a ``kubernetes.stream.ws_client.WSClient``)."""
+        with _api(f"exec {argv[0]} in pod {pod}"):
+            client: Any = stream(
+                self._core.connect_get_namespaced_pod_exec,
+                pod.name,
+                pod.namespace,
+                command=list(argv),
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+        return client
+
+
+class KubeBackground:
+    """The perftest server: its websocket is pumped whenever the orchestration waits on it."""
+
+    def __init__(self, cluster: KubeCluster, pod: PodRef, session: _ExecSession) -> None:
+        self._cluster = cluster
+        self._pod = pod
+        self._session = session
+
+    def wait(self, timeout: float) -> ExecResult | None:
+        if not self._session.pump_until_closed(timeout):
+            return None
+        return self._without_pid(self._session.result())
+
+    def stop(self) -> ExecResult:
+        if self._session.open:
+            pid = self._session.stdout.partition("\n")[0].strip()
+            if pid.isdigit():
+                self._cluster.run(self._pod, ["kill", pid], _STOP_SECONDS)
+            self._session.pump_until_closed(_STOP_SECONDS)
+        self._session.close()
+        return self._without_pid(self._session.result())
+
+    @staticmethod
+    def _without_pid(result: ExecResult) -> ExecResult:
+        return ExecResult(result.rc, result.stdout.partition("\n")[2], result.stderr)
+
+
+class _ExecSession:
+    def __init__(self, client: Any, argv: Sequence[str]) -> None:
+        self._client = client
+        self._argv = argv
+        self.stdout = ""
+        self.stderr = ""
+        self._status = ""
+
+    @property
+    def open(self) -> bool:
+        return bool(self._client.is_open())
+
+    def pump_until_closed(self, timeout: float) -> bool:
+        """Reads the stream until the command ends (True) or ``timeout`` s pass (False)."""
+        deadline = time.monotonic() + timeout
+        while self._client.is_open():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            with _api(f"read the output of {self._argv[0]}"):
+                self._client.update(timeout=min(remaining, _POLL_SECONDS))
+            self._drain()
+        self._drain()
+        return True
+
+    def _drain(self) -> None:
+        self.stdout += self._client.read_channel(STDOUT_CHANNEL)
+        self.stderr += self._client.read_channel(STDERR_CHANNEL)
+        self._status += self._client.read_channel(ERROR_CHANNEL)
+
+    def result(self) -> ExecResult:
+        rc, message = exit_status(self._status) if not self.open else (-1, "")
+        return ExecResult(rc, self.stdout, self.stderr + message)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def exit_status(status_json: str) -> tuple[int, str]:
+    """Exit code and, when the command never started, the runtime's message, from the exec ``Status``."""
+    if not status_json.strip():
+        return -1, "exec stream closed without an exit status\n"
+    status = json.loads(status_json)
+    if status.get("status") == "Success":
+        return 0, ""
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            return int(cause["message"]), ""
+    return _EXIT_NOT_STARTED, f"{status.get('message', status_json)}\n"
+
+
+def _settled(state: PodState) -> bool:
+    return state.phase in {"Running", "Succeeded", "Failed"}
+
+
+def _state(pod: V1Pod) -> PodState:
+    metadata, spec, status = pod.metadata, pod.spec, pod.status
+    assert metadata is not None and metadata.name is not None and metadata.namespace is not None
+    return PodState(
+        ref=PodRef(metadata.namespace, metadata.name),
+        phase=(status.phase if status is not None else None) or "Unknown",
+        node=spec.node_name if spec is not None else None,
+        pod_ip=status.pod_ip if status is not None else None,
+        host_network=bool(spec.host_network) if spec is not None else False,
+        problem=_problem(pod),
+    )
+
+
+def _problem(pod: V1Pod) -> str | None:
+    status = pod.status
+    if status is None:
+        return None
+    for condition in status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            return condition.message or condition.reason
+    for container in status.container_statuses or []:
+        state = container.state
+        if state is not None and state.waiting is not None:
+            message = f": {state.waiting.message}" if state.waiting.message else ""
+            return f"container {container.name} {state.waiting.reason}{message}"
+        if state is not None and state.terminated is not None:
+            return f"container {container.name} terminated: {state.terminated.reason}"
+    return status.message or status.reason

@@ -1,0 +1,100 @@
+"""What the user sees: each step as it runs (rich), a final table and verdict, or one JSON document."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.status import Status
+from rich.table import Table
+
+from ack_rdma_check.steps.orchestrate import EXIT_BELOW, EXIT_PASS, CheckResult
+from ack_rdma_check.steps.record import Outcome, StepResult
+
+_VERDICT_WORD = {EXIT_PASS: "PASS", EXIT_BELOW: "BELOW EXPECTATION"}
+_MARK = {Outcome.OK: "[green]ok[/]", Outcome.FAILED: "[red]failed[/]"}
+
+
+class RichProgress:
+    """A spinner while a step runs, then one line with its outcome (on stderr, so stdout stays the result)."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+        self._status: Status | None = None
+
+    def begin(self, name: str) -> None:
+        self._status = self._console.status(f"{name} ...")
+        self._status.start()
+
+    def end(self, result: StepResult) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self._console.print(
+            f"{_MARK[result.outcome]} {result.name} ({result.seconds:.1f} s): {result.detail}"
+        )
+
+
+class QuietProgress:
+    def begin(self, name: str) -> None:
+        pass
+
+    def end(self, result: StepResult) -> None:
+        pass
+
+
+def verdict_line(result: CheckResult) -> str:
+    word = _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR")
+    return f"{word}: {result.verdict.reason}"
+
+
+def print_summary(result: CheckResult, console: Console) -> None:
+    table = Table(title="ack-rdma-check", show_lines=False)
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("detail", overflow="fold")
+    for step in result.steps:
+        table.add_row(step.name, _MARK[step.outcome], step.detail)
+    console.print(table)
+    if result.plan is not None:
+        console.print(f"server: {' '.join(result.plan.server_params.bw_argv())}", markup=False)
+        console.print(
+            f"client: {' '.join(result.plan.client_params.bw_argv(result.plan.address))}", markup=False
+        )
+    console.print(verdict_line(result), markup=False)
+
+
+def to_json(result: CheckResult) -> dict[str, Any]:
+    plan = result.plan
+    return {
+        "exitCode": result.verdict.exit_code,
+        "verdict": _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR"),
+        "reason": result.verdict.reason,
+        "minGbits": result.min_gbits,
+        "bandwidth": None if result.bandwidth is None else asdict(result.bandwidth),
+        "latency": None if result.latency is None else asdict(result.latency),
+        "run": None
+        if plan is None
+        else {
+            "server": {
+                "pod": str(plan.server.pod.ref),
+                "node": plan.server.pod.node,
+                "device": plan.server.device,
+            },
+            "client": {
+                "pod": str(plan.client.pod.ref),
+                "node": plan.client.pod.node,
+                "device": plan.client.device,
+            },
+            "address": plan.address,
+            "network": plan.network,
+            "mode": plan.mode,
+            "serverCommand": plan.server_params.bw_argv(),
+            "clientCommand": plan.client_params.bw_argv(plan.address),
+        },
+        "steps": [
+            {"name": s.name, "outcome": s.outcome.value, "detail": s.detail, "seconds": round(s.seconds, 3)}
+            for s in result.steps
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The check's steps, each reported as it runs, and the orchestration that runs them in order."""

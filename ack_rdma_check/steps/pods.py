@@ -1,0 +1,94 @@
+"""Finding (or creating) the two test pods and making sure they run on different nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ack_rdma_check.errors import SetupError
+from ack_rdma_check.steps.record import StepLog
+from ack_rdma_check.transport import Cluster, PodRef, PodState
+
+
+@dataclass(frozen=True)
+class PodTarget:
+    """Which pods to test: named ones (the stack's ``testPods``), a label selector, or pods to create."""
+
+    namespace: str
+    names: tuple[str, ...] = ()
+    selector: str | None = None
+    manifests: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    """With ``--create``: the builder's pods, created when missing and deleted afterwards."""
+
+
+def locate(cluster: Cluster, target: PodTarget, log: StepLog, created: list[PodRef]) -> list[PodRef]:
+    """The two pods, server first; pods this call creates are appended to ``created`` as they are made."""
+    with log.step("Test pods") as note:
+        if target.manifests:
+            refs = [_ensure(cluster, manifest, created) for manifest in target.manifests]
+            made = ", ".join(ref.name for ref in created) or "none, both existed"
+            note.detail = f"{_names(refs)} in {target.namespace} (created: {made})"
+        elif target.names:
+            refs = [PodRef(target.namespace, name) for name in target.names]
+            missing = [str(ref) for ref in refs if cluster.read(ref) is None]
+            if missing:
+                raise SetupError(
+                    f"pod {', '.join(missing)} does not exist: turn the test pods on in the stack config, "
+                    "or run with --create to create them for this check"
+                )
+            note.detail = f"{_names(refs)} in {target.namespace}"
+        else:
+            refs = _select(cluster, target)
+            note.detail = f"{_names(refs)} selected by {target.selector} in {target.namespace}"
+    return refs
+
+
+def wait_on_two_nodes(
+    cluster: Cluster, refs: Sequence[PodRef], timeout: float, log: StepLog
+) -> list[PodState]:
+    with log.step("Pods running on different nodes") as note:
+        states = cluster.wait_running(refs, timeout)
+        for state in states:
+            if not state.running:
+                problem = f": {state.problem}" if state.problem else ""
+                raise SetupError(f"pod {state.ref} is {state.phase} after {timeout:g} s{problem}")
+        server, client = states
+        if server.node == client.node:
+            raise SetupError(
+                f"both pods run on node {server.node}, so the test would not cross the network; the pods "
+                "need required pod anti-affinity on kubernetes.io/hostname (the builder sets it) and two "
+                "RDMA nodes"
+            )
+        note.detail = ", ".join(f"{state.ref.name} on {state.node}" for state in states)
+    return states
+
+
+def delete_created(cluster: Cluster, created: Sequence[PodRef], log: StepLog) -> None:
+    with log.step("Delete created pods") as note:
+        for ref in created:
+            cluster.delete(ref)
+        note.detail = _names(created)
+
+
+def _ensure(cluster: Cluster, manifest: Mapping[str, Any], created: list[PodRef]) -> PodRef:
+    metadata = manifest["metadata"]
+    ref = PodRef(metadata["namespace"], metadata["name"])
+    if cluster.read(ref) is None:
+        created.append(cluster.create(manifest))
+    return ref
+
+
+def _select(cluster: Cluster, target: PodTarget) -> list[PodRef]:
+    selector = target.selector or ""
+    pods = sorted(state.ref for state in cluster.find(target.namespace, selector))
+    if len(pods) < 2:
+        raise SetupError(
+            f"selector {selector!r} matches {len(pods)} pod(s) in namespace {target.namespace}; the check "
+            "needs two: fix --selector/--namespace or run with --create"
+        )
+    return pods[:2]
+
+
+def _names(refs: Sequence[PodRef]) -> str:
+    return ", ".join(ref.name for ref in refs)

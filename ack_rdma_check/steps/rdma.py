@@ -1,0 +1,142 @@
+"""What each pod brings to the test: a device node, an active port, enough locked memory, a usable GID."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from ack_rdma_check import devinfo, gid, memlock
+from ack_rdma_check.errors import SetupError
+from ack_rdma_check.gid import GidChoice
+from ack_rdma_check.perftest import BW_MESSAGE_BYTES
+from ack_rdma_check.perftest_errors import diagnose
+from ack_rdma_check.steps.record import StepLog
+from ack_rdma_check.transport import Cluster, ExecResult, ExecTimeoutError, PodState
+
+_UVERBS = re.compile(r"^uverbs\d+$")
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    resource_name: str
+    qps: int
+    device: str | None = None
+    netdev: str | None = None
+    exec_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One side of the test: the pod and the RDMA device, port and GID it will use."""
+
+    pod: PodState
+    device: str = ""
+    port: int = 0
+    link_layer: str = ""
+    iwarp: bool = False
+    gid: GidChoice | None = None
+    netdev: str | None = None
+
+    @property
+    def where(self) -> str:
+        return where(self.pod)
+
+
+def where(pod: PodState) -> str:
+    return f"pod {pod.ref.name} on {pod.node}"
+
+
+def run_in(cluster: Cluster, pod: PodState, argv: Sequence[str], timeout: float) -> ExecResult:
+    try:
+        return cluster.run(pod.ref, argv, timeout)
+    except ExecTimeoutError as error:
+        raise SetupError(f"{where(pod)}: {error}") from None
+
+
+def inspect(
+    cluster: Cluster, pods: Sequence[PodState], options: ProbeOptions, log: StepLog
+) -> list[Endpoint]:
+    endpoints = [Endpoint(pod) for pod in pods]
+    checks: list[tuple[str, Callable[[Cluster, Endpoint, ProbeOptions], tuple[Endpoint, str]]]] = [
+        ("RDMA device in the pods", _device_node),
+        ("Active RDMA port", _active_port),
+        ("Locked-memory limit", _memlock),
+        ("Transport and GID", _transport_and_gid),
+    ]
+    for name, check in checks:
+        with log.step(name) as note:
+            details = []
+            for index, endpoint in enumerate(endpoints):
+                endpoints[index], detail = check(cluster, endpoint, options)
+                details.append(f"{endpoint.pod.ref.name}: {detail}")
+            note.detail = "; ".join(details)
+    return endpoints
+
+
+def _device_node(cluster: Cluster, endpoint: Endpoint, options: ProbeOptions) -> tuple[Endpoint, str]:
+    listing = run_in(cluster, endpoint.pod, ["ls", "-1", "/dev/infiniband"], options.exec_timeout)
+    uverbs = [name for name in listing.stdout.split() if _UVERBS.match(name)]
+    if listing.rc != 0 or not uverbs:
+        raise SetupError(
+            f"{endpoint.where}: no RDMA device in the pod (no /dev/infiniband/uverbs*); the pod must request "
+            f"{options.resource_name} and the RDMA device plugin must run on node {endpoint.pod.node}"
+        )
+    return endpoint, ", ".join(uverbs)
+
+
+def _active_port(cluster: Cluster, endpoint: Endpoint, options: ProbeOptions) -> tuple[Endpoint, str]:
+    result = run_in(cluster, endpoint.pod, devinfo.ARGV, options.exec_timeout)
+    hcas = devinfo.parse(result.stdout)
+    if result.rc != 0 or not hcas:
+        diagnosis = diagnose(result.output)
+        if diagnosis is not None:
+            raise SetupError(diagnosis.reason(f"{endpoint.where}: ibv_devinfo"))
+        raise SetupError(f"{endpoint.where}: ibv_devinfo exited {result.rc} and listed no RDMA device")
+    hca = _pick_hca(hcas, options.device, endpoint.where)
+    active = hca.active_ports()
+    if not active:
+        states = ", ".join(f"port {port.number} {port.state}" for port in hca.ports) or "no ports"
+        raise SetupError(f"{endpoint.where}: RDMA port down on {hca.name} ({states}); check the cable/link")
+    port = active[0]
+    endpoint = replace(
+        endpoint, device=hca.name, port=port.number, link_layer=port.link_layer, iwarp=hca.iwarp
+    )
+    return endpoint, f"{hca.name} port {port.number} {port.state}, {port.link_layer}, {hca.transport}"
+
+
+def _pick_hca(hcas: list[devinfo.Hca], wanted: str | None, where_: str) -> devinfo.Hca:
+    if wanted is None:
+        return next((hca for hca in hcas if hca.active_ports()), hcas[0])
+    for hca in hcas:
+        if hca.name == wanted:
+            return hca
+    names = ", ".join(hca.name for hca in hcas)
+    raise SetupError(f"{where_}: --device {wanted} is not in the pod; it has {names}")
+
+
+def _memlock(cluster: Cluster, endpoint: Endpoint, options: ProbeOptions) -> tuple[Endpoint, str]:
+    result = run_in(cluster, endpoint.pod, memlock.ARGV, options.exec_timeout)
+    return endpoint, memlock.check(result.stdout, options.qps, BW_MESSAGE_BYTES, endpoint.where)
+
+
+def _transport_and_gid(cluster: Cluster, endpoint: Endpoint, options: ProbeOptions) -> tuple[Endpoint, str]:
+    probe = run_in(cluster, endpoint.pod, gid.probe_argv(), options.exec_timeout)
+    device = gid.parse_probe(probe.stdout).get(endpoint.device)
+    if device is None:
+        raise SetupError(
+            f"{endpoint.where}: /sys/class/infiniband/{endpoint.device} is not visible in the pod"
+        )
+    iwarp = endpoint.iwarp or device.iwarp
+    if iwarp or endpoint.link_layer != "Ethernet":
+        netdev = options.netdev or next(iter(device.netdevs), None)
+        kind = (
+            "iWARP (needs RDMA_CM, -R)" if iwarp else f"{endpoint.link_layer} (LID addressing, no GID index)"
+        )
+        return replace(endpoint, iwarp=iwarp, netdev=netdev), f"{kind}, netdev {netdev or 'not visible'}"
+    port = device.ports.get(endpoint.port)
+    if port is None:
+        raise SetupError(f"{endpoint.where}: sysfs shows no port {endpoint.port} of {endpoint.device}")
+    choice = gid.select_roce_v2(port, options.netdev, endpoint.where, endpoint.pod.host_network)
+    detail = f"RoCE v2 GID index {choice.index} ({choice.gid}) on {choice.netdev}"
+    return replace(endpoint, gid=choice, netdev=choice.netdev), detail
