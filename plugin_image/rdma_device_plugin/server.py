@@ -1,0 +1,100 @@
+"""One resource's DevicePlugin gRPC server on its own unix socket in the device-plugin directory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import grpc
+
+from rdma_device_plugin.api import api_pb2_grpc
+from rdma_device_plugin.servicer import DeviceFeed, DevicePluginServicer
+
+log = logging.getLogger(__name__)
+
+# sockaddr_un.sun_path is 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH_BYTES = 107
+SELF_DIAL_TIMEOUT = 5.0
+
+
+class PluginServerError(Exception):
+    """The socket cannot be bound or does not answer; str() is one paragraph naming the path and the fix."""
+
+
+def unix_target(path: Path) -> str:
+    return f"unix:{path}"
+
+
+class PluginServer:
+    """Serves a pool's DevicePlugin service on one socket. start() and stop() may alternate any number of
+    times (a kubelet restart deletes the socket, so serving again needs a fresh bind); each start gets a
+    fresh gRPC server and servicer."""
+
+    def __init__(self, feed: DeviceFeed, socket_path: Path) -> None:
+        self.feed = feed
+        self.socket_path = socket_path
+        self._server: grpc.aio.Server | None = None
+        self._servicer: DevicePluginServicer | None = None
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        """Bind (replacing a stale socket), serve, and return only once a client can connect."""
+        path = self.socket_path
+        length = len(str(path).encode())
+        if length > MAX_SOCKET_PATH_BYTES:
+            raise PluginServerError(
+                f"socket path {path} is {length} bytes, more than the {MAX_SOCKET_PATH_BYTES} a unix socket "
+                "path may have: use a shorter --device-plugin-dir"
+            )
+        try:
+            # A socket left by a previous run would make bind() fail with EADDRINUSE.
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise PluginServerError(
+                f"cannot remove the stale file at socket path {path}: {error.strerror}; remove it or choose "
+                "another --device-plugin-dir"
+            ) from error
+        server = grpc.aio.server()
+        servicer = DevicePluginServicer(self.feed)
+        api_pb2_grpc.add_DevicePluginServicer_to_server(servicer, server)
+        try:
+            server.add_insecure_port(unix_target(path))
+        except RuntimeError as error:
+            raise PluginServerError(
+                f"cannot listen on unix socket {path} ({error}): make sure --device-plugin-dir {path.parent} "
+                "exists and is writable by the plugin"
+            ) from error
+        await server.start()
+        self._server, self._servicer = server, servicer
+        try:
+            await self._self_dial()
+        except PluginServerError:
+            await self.stop(grace=0)
+            raise
+        log.info("serving %s on %s", self.feed.pool.config.resource_name, path)
+
+    async def _self_dial(self) -> None:
+        # kubelet dials back inside Register: prove the socket answers before asking it to.
+        async with grpc.aio.insecure_channel(unix_target(self.socket_path)) as channel:
+            try:
+                await asyncio.wait_for(channel.channel_ready(), SELF_DIAL_TIMEOUT)
+            except TimeoutError as error:
+                raise PluginServerError(
+                    f"the plugin's own socket {self.socket_path} did not accept a connection within "
+                    f"{SELF_DIAL_TIMEOUT:g} s; check that nothing else manages that path"
+                ) from error
+
+    async def stop(self, grace: float) -> None:
+        """End the streams, give in-flight calls `grace` seconds, and remove the socket."""
+        server, servicer = self._server, self._servicer
+        self._server = self._servicer = None
+        if servicer is not None:
+            servicer.close()
+        if server is not None:
+            await server.stop(grace)
+        # kubelet may already have deleted it (that is how it restarts).
+        self.socket_path.unlink(missing_ok=True)
