@@ -1,0 +1,135 @@
+"""``ack-rdma-check``: an ib_read_bw test between two RDMA nodes of the stack's cluster, with a verdict.
+
+Exit codes: 0 the average bandwidth meets the expectation, 1 it does not, 2 the check could not measure
+(bad input, pod pending, no RDMA device, port down, server unreachable, unreadable report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import NoReturn, TextIO
+
+from rich.console import Console
+
+from ack_rdma_check import inputs, kube
+from ack_rdma_check.errors import UsageError
+from ack_rdma_check.perftest import DEFAULT_PORT, DEFAULT_QPS
+from ack_rdma_check.report import RichProgress, print_summary, to_json
+from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
+from ack_rdma_check.steps.perf import RunTiming
+from ack_rdma_check.transport import Cluster
+
+Connect = Callable[[kube.Kubeconfig], Cluster]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message[0].upper()}{message[1:]}. See ack-rdma-check --help.")
+
+
+def _positive(unit: str, example: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive number of {unit} such as {example}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ack-rdma-check",
+        description="Run ib_read_bw between the two RDMA test pods of an ack-rdma stack; judge bandwidth.",
+        epilog="Exit codes: 0 bandwidth meets --min-gbits, 1 below it, 2 setup or input error.",
+    )
+    source = parser.add_argument_group("cluster and stack")
+    source.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: the stack's kubeconfig output, or KUBECONFIG)"
+    )
+    stack = source.add_mutually_exclusive_group()
+    stack.add_argument("--outputs", metavar="FILE", help=f"stack outputs saved with `{inputs.SAVE_OUTPUTS}`")
+    stack.add_argument("--stack", metavar="NAME", help="read the outputs of this stack with the pulumi CLI")
+    pods = parser.add_argument_group("test pods")
+    pods.add_argument(
+        "--namespace", help="namespace of the test pods (default: the testPods output, or default)"
+    )
+    pods.add_argument("--selector", help="label selector picking two pods instead of the testPods output")
+    pods.add_argument(
+        "--create", action="store_true", help="create the test pods if missing, delete them after"
+    )
+    pods.add_argument("--image", help="image for --create (default: the image in the testPodManifest output)")
+    run = parser.add_argument_group("measurement")
+    run.add_argument(
+        "--rdma-cm", action="store_true", help="connect through RDMA_CM (host-network pods, bond0)"
+    )
+    run.add_argument(
+        "--min-gbits",
+        type=_positive("Gbit/s", "44"),
+        help=f"expected average Gbit/s (default: checkMinGbits output, else {inputs.DEFAULT_MIN_GBITS:g})",
+    )
+    run.add_argument("--latency", action="store_true", help="also run ib_read_lat")
+    run.add_argument("--device", help="RDMA device to use (default: the first with an active port)")
+    run.add_argument("--netdev", help="netdev whose RoCE v2 GID to use (default: a bond, else the first)")
+    run.add_argument(
+        "--pod-timeout", type=_positive("seconds", "300"), default=300.0, help="wait for Running"
+    )
+    run.add_argument(
+        "--connect-timeout", type=_positive("seconds", "30"), default=30.0, help="retry the client this long"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout")
+    return parser
+
+
+def run(
+    argv: Sequence[str],
+    environ: Mapping[str, str],
+    connect: Connect = kube.connect,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    out, err = stdout or sys.stdout, stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+        outputs = inputs.load_outputs(
+            args.outputs, args.stack, want_stack=args.kubeconfig is None and not environ.get("KUBECONFIG")
+        )
+        kubeconfig = inputs.resolve_kubeconfig(args.kubeconfig, outputs, environ)
+        choice = inputs.PodChoice(args.namespace, args.selector, args.create, args.image, args.rdma_cm)
+        target = inputs.resolve_target(choice, outputs)
+        options = CheckOptions(
+            min_gbits=inputs.resolve_min_gbits(args.min_gbits, outputs),
+            resource_name=inputs.resource_name(outputs),
+            rdma_cm=args.rdma_cm,
+            latency=args.latency,
+            device=args.device,
+            netdev=args.netdev,
+            qps=DEFAULT_QPS,
+            port=DEFAULT_PORT,
+            pod_timeout=args.pod_timeout,
+            timing=RunTiming(connect_timeout=args.connect_timeout),
+        )
+        cluster = connect(kubeconfig)
+    except UsageError as error:
+        print(f"ack-rdma-check: {error}", file=err)
+        return EXIT_SETUP
+    result = run_check(cluster, target, options, RichProgress(Console(file=err)))
+    if args.json:
+        print(json.dumps(to_json(result), indent=2), file=out)
+    else:
+        print_summary(result, Console(file=out))
+    return result.verdict.exit_code
+
+
+def main() -> int:
+    return run(sys.argv[1:], os.environ)
