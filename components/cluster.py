@@ -1,0 +1,149 @@
+"""AckCluster: the managed ACK cluster, its kubeconfig and the Kubernetes provider every object uses."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_alicloud as alicloud
+import pulumi_kubernetes as k8s
+
+from components import defaults
+from components.resource_options import child_options
+
+
+@dataclass(frozen=True)
+class AddonSpec:
+    """An ACK addon installed when the cluster is created (ACK ignores later changes to this list)."""
+
+    name: str
+    config: str | None = None
+    version: str | None = None
+    disabled: bool = False
+
+    def as_input(self) -> alicloud.cs.ManagedKubernetesAddonArgs:
+        return alicloud.cs.ManagedKubernetesAddonArgs(
+            name=self.name, config=self.config, version=self.version, disabled=self.disabled
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckClusterArgs:
+    """Shape of the managed cluster; workers come from node pools only."""
+
+    name_prefix: str = defaults.NAME_PREFIX
+    """Prefix of every cloud-side name."""
+    cluster_spec: str = defaults.CLUSTER_SPEC
+    """ACK edition: ``ack.pro.small`` or ``ack.standard``."""
+    kubernetes_version: str | None = None
+    """Kubernetes version; ``None`` takes the newest ACK offers when the cluster is created."""
+    pod_cidr: str = defaults.POD_CIDR
+    """Flannel pod range, outside the VPC and the service range."""
+    service_cidr: str = defaults.SERVICE_CIDR
+    """Service range, outside the VPC and the pod range."""
+    new_nat_gateway: bool = defaults.NEW_NAT_GATEWAY
+    """Create a NAT gateway so nodes reach image registries."""
+    api_server_internet: bool = defaults.API_SERVER_INTERNET
+    """Expose the API server on an internet-facing SLB."""
+    deletion_protection: bool = defaults.DELETION_PROTECTION
+    """Refuse deletion through the API (and through Pulumi: the resource is protected)."""
+    addons: tuple[AddonSpec, ...] = tuple(AddonSpec(name) for name in defaults.ADDON_NAMES)
+    """Addons installed at creation."""
+    kubeconfig_duration_minutes: int = defaults.KUBECONFIG_DURATION_MINUTES
+    """Lifetime of the kubeconfig certificate minted on each run."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the cluster."""
+
+
+_VERSION_NUMBERS = re.compile(r"\d+")
+
+
+def newest_version(versions: Sequence[str]) -> str:
+    """The highest of ACK's version strings such as ``1.33.3-aliyun.1`` (compared numerically)."""
+    if not versions:
+        raise pulumi.RunError(
+            "ACK returned no Kubernetes version for ManagedKubernetes in this region: "
+            "set ack-rdma:kubernetesVersion."
+        )
+    return max(versions, key=lambda version: [int(number) for number in _VERSION_NUMBERS.findall(version)])
+
+
+class AckCluster(pulumi.ComponentResource):
+    """Managed ACK cluster with no workers of its own, plus a kubeconfig-backed Kubernetes provider."""
+
+    cluster_id: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    kubeconfig_expiration: pulumi.Output[str]
+    provider: k8s.Provider
+
+    def __init__(
+        self,
+        name: str,
+        args: AckClusterArgs,
+        *,
+        vswitch_ids: Sequence[pulumi.Input[str]],
+        security_group_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ack-rdma:cluster:AckCluster", name, None, opts)
+        options = child_options(self, defaults.CLUSTER_TIMEOUTS)
+        if args.kubernetes_version is not None:
+            version: pulumi.Input[str] = args.kubernetes_version
+        else:
+            versions = alicloud.cs.get_kubernetes_version_output(
+                cluster_type="ManagedKubernetes",
+                profile="Default",
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            version = versions.metadatas.apply(lambda found: newest_version([item.version for item in found]))
+            # The looked-up version only chooses what to create: a newer ACK release must not upgrade the
+            # cluster behind the user's back. Upgrades go through ack-rdma:kubernetesVersion.
+            options = pulumi.ResourceOptions.merge(
+                options, pulumi.ResourceOptions(ignore_changes=["version"])
+            )
+        cluster = alicloud.cs.ManagedKubernetes(
+            f"{name}-cluster",
+            name=f"{args.name_prefix}-cluster",
+            cluster_spec=args.cluster_spec,
+            version=version,
+            vswitch_ids=list(vswitch_ids),
+            security_group_id=security_group_id,
+            is_enterprise_security_group=False,
+            pod_cidr=args.pod_cidr,
+            service_cidr=args.service_cidr,
+            proxy_mode="ipvs",
+            new_nat_gateway=args.new_nat_gateway,
+            slb_internet_enabled=args.api_server_internet,
+            deletion_protection=args.deletion_protection,
+            addons=[addon.as_input() for addon in args.addons],
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions.merge(
+                options, pulumi.ResourceOptions(protect=args.deletion_protection)
+            ),
+        )
+        credential = alicloud.cs.get_cluster_credential_output(
+            cluster_id=cluster.id,
+            temporary_duration_minutes=args.kubeconfig_duration_minutes,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        self.cluster_id = cluster.id
+        self.kubeconfig = pulumi.Output.secret(credential.kube_config)
+        self.kubeconfig_expiration = credential.expiration
+        # cluster_identifier: a re-minted kubeconfig (every run) must not replace the provider and with it
+        # every Kubernetes object; only a different cluster does.
+        self.provider = k8s.Provider(
+            f"{name}-kubernetes",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=cluster.id,
+            enable_server_side_apply=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.register_outputs(
+            {
+                "clusterId": self.cluster_id,
+                "kubeconfig": self.kubeconfig,
+                "kubeconfigExpiration": self.kubeconfig_expiration,
+            }
+        )

@@ -1,0 +1,57 @@
+"""Named defaults of the stack config, in one place.
+
+Pulumi.yaml declares the same defaults for the CLI; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+NAME_PREFIX: Final = "ack-rdma"
+
+VPC_CIDR: Final = "192.168.0.0/16"
+VSWITCH_CIDR: Final = "192.168.0.0/20"
+# ACK's own defaults for Flannel clusters; both lie outside VPC_CIDR.
+POD_CIDR: Final = "172.20.0.0/16"
+SERVICE_CIDR: Final = "172.21.0.0/20"
+
+CLUSTER_SPEC: Final = "ack.pro.small"
+NEW_NAT_GATEWAY: Final = True
+# The program itself talks to the API server, so it must be reachable from where `pulumi up` runs.
+API_SERVER_INTERNET: Final = True
+DELETION_PROTECTION: Final = False
+# Flannel matches POD_CIDR; Terway would take pod vSwitches instead.
+ADDON_NAMES: Final = ("flannel",)
+# A kubeconfig minted by each run; long enough for a working day of `refresh`/`destroy` without
+# `--run-program`, short enough that a leaked state file stops granting access soon.
+KUBECONFIG_DURATION_MINUTES: Final = 1440
+KUBECONFIG_DURATION_RANGE: Final = (15, 4320)
+
+NODE_POOL_NAME: Final = "rdma"
+# Purchase priority: SCC bare metal with RoCE, first the 46 Gbit/s generation, then the 200 Gbit/s one.
+INSTANCE_TYPES: Final = ("ecs.scch5.16xlarge", "ecs.sccg7.32xlarge")
+DESIRED_SIZE: Final = 2
+SYSTEM_DISK_CATEGORY: Final = "cloud_essd"
+SYSTEM_DISK_SIZE_GIB: Final = 120
+DEPLOYMENT_SET: Final = False
+
+PLUGIN_CONFIG: Final[dict[str, object]] = {"mode": "hca"}
+PLUGIN_NAMESPACE: Final = "kube-system"
+PLUGIN_METRICS_PORT: Final = 9530
+IMAGE_VERSION: Final = "0.1.0"
+REGISTRY_EDITION: Final = "enterprise"
+REGISTRY_NAMESPACE: Final = "ack-rdma"
+PLUGIN_REPOSITORY: Final = "rdma-device-plugin"
+TOOLS_REPOSITORY: Final = "rdma-tools"
+
+TEST_PODS: Final = False
+TEST_POD_NAMESPACE: Final = "default"
+TEST_POD_HOST_NETWORK: Final = False
+
+# Explicit timeouts: the provider's own (90 min create) hide a stuck SCC purchase for an hour and a half.
+CLUSTER_TIMEOUTS: Final = {"create": "45m", "update": "45m", "delete": "45m"}
+NODE_POOL_TIMEOUTS: Final = {"create": "60m", "update": "60m", "delete": "45m"}
+NETWORK_TIMEOUTS: Final = {"create": "10m", "update": "10m", "delete": "20m"}
+IMAGE_BUILD_TIMEOUTS: Final = {"create": "30m", "update": "30m", "delete": "5m"}
+KUBERNETES_OBJECT_TIMEOUTS: Final = {"create": "10m", "update": "10m", "delete": "5m"}
+PLUGIN_RESOURCE_NAME: Final = "rdma/hca"

@@ -1,0 +1,169 @@
+"""PluginImages: the plugin and tools images built from plugin_image/ and pushed to Alibaba Cloud ACR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_alicloud as alicloud
+import pulumi_docker_build as docker_build
+
+from components import defaults
+from components.resource_options import child_options
+
+ENTERPRISE = "enterprise"
+PERSONAL = "personal"
+REGISTRY_EDITIONS = (ENTERPRISE, PERSONAL)
+# Relative to the project directory, where Pulumi runs the program: an absolute path would differ between
+# machines and rebuild the images on every deploy from a new checkout.
+BUILD_CONTEXT = "plugin_image"
+
+
+def personal_registry_host(region: str) -> str:
+    return f"registry.{region}.aliyuncs.com"
+
+
+def image_tag(host: str, namespace: str, repository: str, version: str) -> str:
+    """A tag from config strings only, with the full registry host (a bare name means Docker Hub)."""
+    return f"{host}/{namespace}/{repository}:{version}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegistryCredentials:
+    """Who pushes, and (Personal Edition) who pulls."""
+
+    username: pulumi.Input[str]
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginImagesArgs:
+    """Where the images go. Enterprise Edition mints temporary push credentials; Personal takes a password."""
+
+    edition: str = defaults.REGISTRY_EDITION
+    """``enterprise`` (an existing ACR EE instance) or ``personal``."""
+    host: str
+    """Registry host: ``<name>-registry.<region>.cr.aliyuncs.com`` or ``registry.<region>.aliyuncs.com``."""
+    namespace: str = defaults.REGISTRY_NAMESPACE
+    """ACR namespace, created by the program."""
+    instance_id: str | None = None
+    """ACR Enterprise Edition instance id (``cri-...``); required for ``enterprise``."""
+    username: str | None = None
+    """Personal Edition login; required for ``personal``."""
+    password: pulumi.Input[str] | None = None
+    """Personal Edition password (a config secret); required for ``personal``."""
+    version: str = defaults.IMAGE_VERSION
+    """Tag of both images."""
+    plugin_repository: str = defaults.PLUGIN_REPOSITORY
+    tools_repository: str = defaults.TOOLS_REPOSITORY
+
+    def tag(self, repository: str) -> str:
+        return image_tag(self.host, self.namespace, repository, self.version)
+
+
+def enterprise_credentials(
+    instance_id: str, instances: list[alicloud.cs.outputs.GetRegistryEnterpriseInstancesInstanceResult]
+) -> tuple[str, str]:
+    for instance in instances:
+        if instance.id == instance_id:
+            return instance.temp_username, instance.authorization_token
+    raise pulumi.RunError(
+        f"ACR Enterprise Edition instance {instance_id} was not found in this region: set "
+        "ack-rdma:registryInstanceId to an instance of the stack's region (alicloud:region)."
+    )
+
+
+class PluginImages(pulumi.ComponentResource):
+    """ACR namespace and repositories, then both Dockerfile targets built and pushed (never in preview)."""
+
+    plugin_ref: pulumi.Output[str]
+    tools_ref: pulumi.Output[str]
+    credentials: RegistryCredentials
+
+    def __init__(self, name: str, args: PluginImagesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("ack-rdma:images:PluginImages", name, None, opts)
+        options = child_options(self, defaults.NETWORK_TIMEOUTS)
+        repositories: list[pulumi.Resource] = []
+        if args.edition == ENTERPRISE:
+            instance_id = args.instance_id or ""
+            found = alicloud.cs.get_registry_enterprise_instances_output(
+                ids=[instance_id], enable_details=True, opts=pulumi.InvokeOutputOptions(parent=self)
+            )
+            login = found.instances.apply(lambda instances: enterprise_credentials(instance_id, instances))
+            self.credentials = RegistryCredentials(username=login[0], password=pulumi.Output.secret(login[1]))
+            namespace = alicloud.cs.RegistryEnterpriseNamespace(
+                f"{name}-namespace",
+                instance_id=instance_id,
+                name=args.namespace,
+                auto_create=False,
+                default_visibility="PRIVATE",
+                opts=options,
+            )
+            for repository in (args.plugin_repository, args.tools_repository):
+                repositories.append(
+                    alicloud.cs.RegistryEnterpriseRepo(
+                        f"{name}-{repository}",
+                        instance_id=instance_id,
+                        namespace=namespace.name,
+                        name=repository,
+                        summary=f"ack-rdma {repository}",
+                        repo_type="PRIVATE",
+                        opts=options,
+                    )
+                )
+        else:
+            self.credentials = RegistryCredentials(
+                username=args.username or "", password=pulumi.Output.secret(args.password or "")
+            )
+            personal_namespace = alicloud.cr.Namespace(
+                f"{name}-namespace",
+                name=args.namespace,
+                auto_create=False,
+                default_visibility="PRIVATE",
+                opts=options,
+            )
+            for repository in (args.plugin_repository, args.tools_repository):
+                repositories.append(
+                    alicloud.cr.Repo(
+                        f"{name}-{repository}",
+                        namespace=personal_namespace.name,
+                        name=repository,
+                        summary=f"ack-rdma {repository}",
+                        repo_type="PRIVATE",
+                        opts=options,
+                    )
+                )
+        refs = {
+            target: self._build(name, args, target, repository, repositories)
+            for target, repository in (("plugin", args.plugin_repository), ("tools", args.tools_repository))
+        }
+        self.plugin_ref = refs["plugin"]
+        self.tools_ref = refs["tools"]
+        self.register_outputs({"pluginRef": self.plugin_ref, "toolsRef": self.tools_ref})
+
+    def _build(
+        self,
+        name: str,
+        args: PluginImagesArgs,
+        target: str,
+        repository: str,
+        repositories: list[pulumi.Resource],
+    ) -> pulumi.Output[str]:
+        image = docker_build.Image(
+            f"{name}-{target}",
+            tags=[args.tag(repository)],
+            context=docker_build.BuildContextArgs(location=BUILD_CONTEXT),
+            dockerfile=docker_build.DockerfileArgs(location=f"{BUILD_CONTEXT}/Dockerfile"),
+            target=target,
+            platforms=[docker_build.Platform.LINUX_AMD64],
+            # A preview must neither push nor fail for want of credentials (docker-build #252).
+            push=not pulumi.runtime.is_dry_run(),
+            build_on_preview=False,
+            registries=[
+                docker_build.RegistryArgs(
+                    address=args.host, username=self.credentials.username, password=self.credentials.password
+                )
+            ],
+            opts=child_options(self, defaults.IMAGE_BUILD_TIMEOUTS, depends_on=repositories),
+        )
+        return image.ref

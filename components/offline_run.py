@@ -1,0 +1,247 @@
+"""Run the real Pulumi program under Pulumi's mock engine and record everything it declares.
+
+No CLI, no credentials, no network: the tests, the benchmark and the offline plan all go through
+``run_program``. Each run happens in a fresh ``contextvars.Context``, so the Pulumi runtime's global state
+(settings, config, root stack) starts clean and several stacks can run one after another in one process.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import runpy
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from components.mock_cloud import MockCloud
+from components.stack_files import StackSettings
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def is_secret(value: object) -> bool:
+    """True for a value the engine received marked secret."""
+    return bool(rpc.is_rpc_secret(value))
+
+
+def is_unknown(value: object) -> bool:
+    """True for a value only known after deployment (preview runs)."""
+    return value == rpc.UNKNOWN
+
+
+def reveal(value: Any) -> Any:
+    """``value`` with every secret marker removed, for assertions on the plain data."""
+    if is_secret(value):
+        return reveal(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {key: reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class DeclaredResource:
+    """One resource registration as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    """URN of the parent ("" for the stack itself)."""
+    id: str | None
+    inputs: Mapping[str, Any]
+    """Inputs in wire (camelCase) form; secrets keep their markers (see ``is_secret`` and ``reveal``)."""
+    outputs: Mapping[str, Any]
+    """State the mock returned for the resource."""
+    provider: str
+    """Provider reference (``<urn>::<id>``); "" means the default provider."""
+    dependencies: tuple[str, ...]
+    delete_before_replace: bool
+    protect: bool
+    ignore_changes: tuple[str, ...]
+    custom_timeouts: Mapping[str, str]
+    additional_secret_outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Invocation:
+    token: str
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ProgramRun:
+    """What one run of the program declared: resources in registration order, invokes, stack outputs."""
+
+    settings: StackSettings
+    resources: tuple[DeclaredResource, ...]
+    invocations: tuple[Invocation, ...]
+    outputs: Mapping[str, Any]
+    """Stack outputs in wire form; secrets keep their markers."""
+    stack_urn: str
+
+    def of_type(self, type_: str) -> list[DeclaredResource]:
+        return [resource for resource in self.resources if resource.type == type_]
+
+    def one(self, type_: str) -> DeclaredResource:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> DeclaredResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(urn)
+
+    def children(self, parent_urn: str) -> list[DeclaredResource]:
+        return [resource for resource in self.resources if resource.parent == parent_urn]
+
+    def kubernetes_objects(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object as ``kubectl apply`` would take it (secret values revealed)."""
+        return [
+            {key: reveal(value) for key, value in resource.inputs.items()}
+            for resource in self.resources
+            if resource.type.startswith("kubernetes:") and resource.custom
+        ]
+
+
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, keeping what each registration carried (parent, options, inputs) and the
+    stack outputs, which the plain mock monitor drops."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self._lock = threading.Lock()
+        self.declared: list[DeclaredResource] = []
+        self.invocations: list[Invocation] = []
+        self.stack_outputs: dict[str, Any] = {}
+        self.stack_urn = ""
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type == STACK_TYPE:
+            self.stack_urn = response.urn
+            return response
+        timeouts = request.customTimeouts
+        declared = DeclaredResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            id=response.id or None,
+            inputs=rpc.deserialize_properties(request.object),
+            outputs=self.resources[response.urn].state,
+            provider=request.provider,
+            dependencies=tuple(request.dependencies),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+            protect=bool(request.protect),
+            ignore_changes=tuple(request.ignoreChanges),
+            custom_timeouts={
+                kind: value
+                for kind, value in (
+                    ("create", timeouts.create),
+                    ("update", timeouts.update),
+                    ("delete", timeouts.delete),
+                )
+                if value
+            },
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+        )
+        with self._lock:
+            self.declared.append(declared)
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        if request.urn == self.stack_urn:
+            outputs = rpc.deserialize_properties(request.outputs)
+            with self._lock:
+                self.stack_outputs = dict(outputs)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+    def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        with self._lock:
+            self.invocations.append(Invocation(request.tok, rpc.deserialize_properties(request.args)))
+        return super().Invoke(request)  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    """Pulumi runs a program from its project directory; relative paths in it (image context) rely on it."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+@dataclass
+class _Run:
+    settings: StackSettings
+    mocks: pulumi.runtime.Mocks
+    preview: bool
+    program: Path
+    monitor: RecordingMonitor = field(init=False)
+
+    def _run_module(self) -> None:
+        runpy.run_path(str(self.program), run_name="__main__")
+
+    def __call__(self) -> ProgramRun:
+        self.monitor = RecordingMonitor(self.mocks)
+        pulumi.runtime.set_all_config(dict(self.settings.config), sorted(self.settings.secret_keys))
+        pulumi.runtime.set_mocks(
+            self.mocks,
+            project=self.settings.project,
+            stack=self.settings.stack,
+            preview=self.preview,
+            monitor=self.monitor,
+        )
+        # set_mocks installs a root stack that has already registered its (empty) outputs; the program gets
+        # a new one, as under the CLI, so that its exports reach the monitor.
+        runtime_settings.ROOT.set(None)
+        with _working_directory(self.settings.project_dir):
+            _sync_await(run_in_stack(self._run_module))
+        return ProgramRun(
+            settings=self.settings,
+            resources=tuple(self.monitor.declared),
+            invocations=tuple(self.monitor.invocations),
+            outputs=self.monitor.stack_outputs,
+            stack_urn=self.monitor.stack_urn,
+        )
+
+
+def run_program(
+    settings: StackSettings,
+    *,
+    mocks: pulumi.runtime.Mocks | None = None,
+    preview: bool = False,
+    program: Path | None = None,
+) -> ProgramRun:
+    """Run ``__main__.py`` for ``settings`` under the mock engine.
+
+    ``preview=True`` runs it as ``pulumi preview`` would (no image push; the mock still answers with values).
+    Errors of the program propagate unchanged: a bad config raises ``components.config.StackConfigError``.
+    """
+    run = _Run(
+        settings=settings,
+        mocks=mocks if mocks is not None else MockCloud(region=settings.region or "cn-shanghai"),
+        preview=preview,
+        program=program if program is not None else settings.project_dir / "__main__.py",
+    )
+    return contextvars.Context().run(run)
