@@ -50,6 +50,11 @@ class PluginServer:
                 f"socket path {path} is {length} bytes, more than the {MAX_SOCKET_PATH_BYTES} a unix socket "
                 "path may have: use a shorter --device-plugin-dir"
             )
+        if not path.parent.is_dir():
+            raise PluginServerError(
+                f"the device-plugin directory {path.parent} does not exist: point --device-plugin-dir at "
+                "kubelet's device-plugin directory (default /var/lib/kubelet/device-plugins) and mount it"
+            )
         try:
             # A socket left by a previous run would make bind() fail with EADDRINUSE.
             path.unlink(missing_ok=True)
@@ -64,9 +69,10 @@ class PluginServer:
         try:
             server.add_insecure_port(unix_target(path))
         except RuntimeError as error:
+            # grpc's own message only says "Failed to bind"; the cause is in its C-core log line.
             raise PluginServerError(
-                f"cannot listen on unix socket {path} ({error}): make sure --device-plugin-dir {path.parent} "
-                "exists and is writable by the plugin"
+                f"cannot listen on unix socket {path}: make sure --device-plugin-dir {path.parent} is "
+                "writable by the plugin"
             ) from error
         await server.start()
         self._server, self._servicer = server, servicer

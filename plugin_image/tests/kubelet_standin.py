@@ -67,10 +67,10 @@ class PluginEndpoint:
     def resource_name(self) -> str:
         return self.request.resource_name
 
-    async def connect(self) -> None:
+    async def connect(self, timeout: float = DIAL_TIMEOUT) -> None:
         """What kubelet does inside Register: a blocking dial, then GetDevicePluginOptions."""
-        await asyncio.wait_for(self._channel.channel_ready(), DIAL_TIMEOUT)
-        self.options = await self._stub.GetDevicePluginOptions(api_pb2.Empty(), timeout=DIAL_TIMEOUT)
+        await asyncio.wait_for(self._channel.channel_ready(), timeout)
+        self.options = await self._stub.GetDevicePluginOptions(api_pb2.Empty(), timeout=timeout)
         self._stream_task = asyncio.create_task(self._watch(), name=f"ListAndWatch {self.resource_name}")
 
     async def _watch(self) -> None:
@@ -141,8 +141,9 @@ class PluginEndpoint:
 class KubeletStandin(api_pb2_grpc.RegistrationServicer):
     """kubelet's device manager for one device-plugin directory."""
 
-    def __init__(self, plugin_dir: Path) -> None:
+    def __init__(self, plugin_dir: Path, dial_timeout: float = DIAL_TIMEOUT) -> None:
         self.plugin_dir = plugin_dir
+        self.dial_timeout = dial_timeout
         self.socket_path = plugin_dir / KUBELET_SOCKET
         self.requests: list[api_pb2.RegisterRequest] = []
         self.endpoints: dict[str, PluginEndpoint] = {}
@@ -192,7 +193,7 @@ class KubeletStandin(api_pb2_grpc.RegistrationServicer):
             )
         endpoint = PluginEndpoint(request, self.plugin_dir / request.endpoint)
         try:
-            await endpoint.connect()
+            await endpoint.connect(self.dial_timeout)
         except (grpc.aio.AioRpcError, TimeoutError) as error:
             await endpoint.close()
             await context.abort(
