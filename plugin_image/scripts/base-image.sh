@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Builds debian:bookworm-slim locally with mmdebstrap and imports it under the exact name the Dockerfile's FROM
+# uses, for machines that reach Debian's mirror but no container registry. It mirrors what the official slim
+# image carries (merged /usr, no docs/man/locales but copyright files, no apt lists or caches) so that the
+# image sizes measured on top of it are the sizes users get from the registry's image.
+#
+# Usage: base-image.sh IMAGE_NAME   (podman's CONTAINERS_CONF / CONTAINERS_STORAGE_CONF select the store)
+# Env:   DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR (default: deb.debian.org, the mirror apt uses here)
+set -euo pipefail
+
+image=${1:?usage: base-image.sh IMAGE_NAME (e.g. docker.io/library/debian:bookworm-slim)}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+
+# The same exclusions the official slim image keeps in /etc/dpkg/dpkg.cfg.d/: later `apt-get install`s in the
+# Dockerfile then skip docs too, because --dpkgopt lines stay in the image.
+slim_excludes=(
+  path-exclude=/usr/share/doc/*
+  path-include=/usr/share/doc/*/copyright
+  path-exclude=/usr/share/man/*
+  path-exclude=/usr/share/info/*
+  path-exclude=/usr/share/groff/*
+  path-exclude=/usr/share/lintian/*
+  path-exclude=/usr/share/linda/*
+  path-exclude=/usr/share/locale/*
+)
+dpkgopts=()
+for rule in "${slim_excludes[@]}"; do dpkgopts+=("--dpkgopt=$rule"); done
+
+# apt keeps no binary caches and fetches no translations, as in the official image.
+aptopts=(
+  '--aptopt=Acquire::Languages "none"'
+  '--aptopt=Dir::Cache::pkgcache ""'
+  '--aptopt=Dir::Cache::srcpkgcache ""'
+)
+
+# A file, not a pipe: a failed mmdebstrap must not leave a truncated image under the base image's name.
+rootfs=$(mktemp --suffix=.tar)
+log=$(mktemp --suffix=.log)
+trap 'rm -f "$rootfs" "$log"' EXIT
+
+mmdebstrap --quiet --variant=minbase --format=tar \
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
+  "${dpkgopts[@]}" "${aptopts[@]}" \
+  --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*.log "$1"/var/log/apt/*' \
+  --customize-hook='rm -f "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old' \
+  --customize-hook='rm -f "$1"/etc/hostname; : > "$1"/etc/resolv.conf' \
+  bookworm "$rootfs" \
+  "deb $mirror bookworm main" \
+  "deb $mirror bookworm-updates main" \
+  "deb $security_mirror bookworm-security main" >"$log" 2>&1 ||
+  { cat "$log" >&2; echo "base-image.sh: mmdebstrap failed (log above); is $mirror reachable?" >&2; exit 1; }
+podman import --quiet \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'CMD ["bash"]' \
+  "$rootfs" "$image" >/dev/null
