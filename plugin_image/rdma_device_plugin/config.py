@@ -230,7 +230,7 @@ class _Validator:
                 )
 
     def string_list(self, value: object, path: str, example: str) -> list[str]:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             raise self.fail(path, f"expected an array of strings such as {example}, got {_shown(value)}")
         for index, item in enumerate(value):
             if not isinstance(item, str):
@@ -332,7 +332,7 @@ class _Validator:
         return names
 
     def pools(self, value: object) -> tuple[ResourceConfig, ...]:
-        if not isinstance(value, list):
+        if not isinstance(value, list | tuple):
             raise self.fail("configList", f"expected an array of pool objects, got {_shown(value)}")
         if not value:
             raise self.fail(

@@ -409,3 +409,11 @@ def test_the_error_names_the_file_it_came_from(tmp_path: Path) -> None:
     assert str(info.value) == f"{path}: pfNetdevices[1]: expected a string, got 1"
     assert info.value.key_path == "pfNetdevices[1]"
     assert info.value.source == str(path)
+
+
+def test_a_mapping_built_in_python_may_use_tuples() -> None:
+    """The Pulumi program validates the config it renders before serialising it."""
+    config = parse_config(
+        {"configList": ({"resourceName": "a", "rdmaHcaMax": 1, "selectors": {"vendors": ("15b3",)}},)}
+    )
+    assert config.resources[0].selectors.vendors == ("15b3",)
