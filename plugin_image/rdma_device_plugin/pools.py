@@ -70,7 +70,7 @@ def pool_members(config: ResourceConfig, hcas: Sequence[Hca]) -> list[Hca]:
         for hca in hcas
         if hca.physfn is None and any(name in config.pf_netdevices for name in hca.netdevs)
     }
-    vfs = [hca for hca in hcas if hca.physfn is not None and hca.physfn in pfs and hca.pci_address]
+    vfs = [hca for hca in hcas if hca.physfn is not None and hca.physfn in pfs]
     return sorted(vfs, key=lambda vf: vf.pci_address or "")
 
 
@@ -101,7 +101,7 @@ class ResourcePool:
         """Re-evaluate membership and health from a discovery result; True iff devices() changed."""
         members = pool_members(self.config, hcas)
         if self.config.mode == "sriov":
-            backing = {hca.pci_address or hca.name: hca for hca in members}
+            backing = {vf.pci_address: vf for vf in members if vf.pci_address}
         else:
             count = self.config.ids_max if members else 0
             backing = {str(i): members[i % len(members)] for i in range(count)}
