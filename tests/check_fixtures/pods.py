@@ -1,0 +1,101 @@
+"""Fake pods shaped like the walkthrough's: two Alibaba SCC nodes with RoCE LAG (``mlx5_bond_0`` over bond0)
+on a 192.168.0.0/20 vSwitch, pods on a Flannel pod network (172.20.0.0/16) or on the host network; and
+eRDMA (iWARP) nodes for the ``-R`` path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ack_rdma_check.transport import ExecResult
+from tests.check_fixtures import sysfs_tree
+from tests.check_fixtures.fake_cluster import FakePod, PerftestBehaviour, fixture
+
+NODES = ("cn-shanghai.192.168.3.21", "cn-shanghai.192.168.3.22")
+NODE_IPS = ("192.168.3.21", "192.168.3.22")
+POD_IPS = ("172.20.1.14", "172.20.2.9")
+LINK_LOCAL = ("fe80:0000:0000:0000:268a:07ff:feb4:8d2c", "fe80:0000:0000:0000:268a:07ff:feb4:9e10")
+MACS = ("24:8a:07:b4:8d:2c", "24:8a:07:b4:9e:10")
+
+
+def ok(relative: str) -> ExecResult:
+    return ExecResult(0, fixture(relative), "")
+
+
+def failed(relative: str, rc: int = 1) -> ExecResult:
+    return ExecResult(rc, "", fixture(relative))
+
+
+def bandwidth(
+    client: str = "perftest/read_bw_client_roce_q30_gbits.txt", **changes: Any
+) -> PerftestBehaviour:
+    behaviour = PerftestBehaviour(client=ok(client), server=ok("perftest/read_bw_server_roce_q30_gbits.txt"))
+    return replace(behaviour, **changes)
+
+
+def latency() -> PerftestBehaviour:
+    return PerftestBehaviour(client=ok("perftest/read_lat_client_roce.txt"), server=ExecResult(0, "", ""))
+
+
+def scc_sysfs(
+    root: Path, index: int, *, host_network: bool, zero_gids: bool = False, first_gid: int = 0
+) -> Path:
+    """mlx5_bond_0 as a pod on node ``index`` reads it; its PF netdev shows only on the host network."""
+    gids = () if zero_gids else sysfs_tree.roce_gids(NODE_IPS[index], LINK_LOCAL[index], "bond0", first_gid)
+    device = sysfs_tree.DeviceSpec(
+        ibdev="mlx5_bond_0",
+        pci="0000:05:00.0",
+        netdevs={"eth0": MACS[index]} if host_network else {},
+        ports={1: sysfs_tree.PortSpec(gids=gids)},
+    )
+    return sysfs_tree.build(root / f"sys-{index}", [device])
+
+
+def roce_pod(tmp: Path, index: int, *, host_network: bool = False, **changes: Any) -> FakePod:
+    """The server (index 0) or client (index 1) test pod on an SCC node."""
+    pod = FakePod(
+        name=f"rdma-test-{index}",
+        node=NODES[index],
+        pod_ip=NODE_IPS[index] if host_network else POD_IPS[index],
+        host_network=host_network,
+        labels={"app.kubernetes.io/name": "rdma-test"},
+        ibv_devinfo=ok("ibv_devinfo/scc_roce_lag_active.txt"),
+        sysfs_root=scc_sysfs(tmp, index, host_network=host_network),
+        addresses={"bond0": f"{NODE_IPS[index]}/20"} if host_network else {},
+        tools={"ib_read_bw": bandwidth(), "ib_read_lat": latency()},
+    )
+    return replace(pod, **changes)
+
+
+def erdma_pod(tmp: Path, index: int, *, host_network: bool = True) -> FakePod:
+    """A pod on a g8i node with an Alibaba eRDMA device (iWARP), whose netdev is the primary ENI eth0."""
+    ipv4 = f"192.168.5.{30 + index}"
+    device = sysfs_tree.DeviceSpec(
+        ibdev="erdma_0",
+        pci="0000:00:06.0",
+        node_type="4: RNIC",
+        node_guid="0216:3eff:feca:560c",
+        vendor="0x1ded",
+        device="0x107f",
+        driver="erdma",
+        netdevs={"eth0": f"00:16:3e:ca:56:{12 + index:02x}"} if host_network else {},
+        # An iWARP GID is the MAC padded with zeros; there are no RoCE GID attributes.
+        ports={
+            1: sysfs_tree.PortSpec(
+                gids=[sysfs_tree.Gid(0, f"0016:3eca:56{12 + index:02x}:0000:0000:0000:0000:0000", "", "")],
+                gid_attrs=False,
+            )
+        },
+    )
+    return FakePod(
+        name=f"rdma-test-{index}",
+        node=f"cn-hangzhou.{ipv4}",
+        pod_ip=ipv4 if host_network else POD_IPS[index],
+        host_network=host_network,
+        ibv_devinfo=ok("ibv_devinfo/erdma_iwarp_active.txt"),
+        sysfs_root=sysfs_tree.build(tmp / f"sys-{index}", [device]),
+        addresses={"eth0": f"{ipv4}/24"} if host_network else {},
+        tools={"ib_read_bw": bandwidth("perftest/read_bw_client_erdma_rdma_cm_gbits.txt")},
+    )
