@@ -17,6 +17,7 @@ SHAPES names the hosts the tests use; FixtureTree also changes a tree the way ho
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable
@@ -395,6 +396,16 @@ def _virtio_eth0(tree: FixtureTree) -> None:
     tree.add_netdev("eth0", pci / "virtio2")
 
 
+def _add_rnic(tree: FixtureTree, spec: HcaSpec, netdev: str) -> None:
+    """An iWARP-style device (erdma, irdma): node type RNIC, no MAD nodes, no mlx5 board attributes; its one
+    port's GID 0 belongs to netdev."""
+    port = PortSpec(netdev=netdev, rate="100 Gb/sec (4X EDR)")
+    rnic = dataclasses.replace(
+        spec, ports=(port,), node_type="4: RNIC", hca_type=None, board_id=None, umad=False, issm=False
+    )
+    tree.add_hca(rnic)
+
+
 def erdma(root: Path) -> FixtureTree:
     """Alibaba ECS with an ERI: erdma_0 (1ded:107f, iWARP-style) riding on the virtio-net eth0."""
     tree = FixtureTree(root)
@@ -410,21 +421,7 @@ def erdma(root: Path) -> FixtureTree:
         numa_node=-1,
     )
     tree.add_pci_function(pci)
-    port = PortSpec(netdev="eth0", rate="100 Gb/sec (4X EDR)")
-    tree.add_hca(
-        HcaSpec(
-            "erdma_0",
-            pci,
-            ports=(port,),
-            node_type="4: RNIC",
-            node_guid="0216:3eff:fe0a:1b2c",
-            fw_ver="0.2.0",
-            hca_type=None,
-            board_id=None,
-            umad=False,
-            issm=False,
-        )
-    )
+    _add_rnic(tree, HcaSpec("erdma_0", pci, node_guid="0216:3eff:fe0a:1b2c", fw_ver="0.2.0"), netdev="eth0")
     return tree
 
 
@@ -442,21 +439,7 @@ def irdma(root: Path) -> FixtureTree:
         netdevs=("ens1f0",),
     )
     tree.add_pci_function(pci)
-    port = PortSpec(netdev="ens1f0", rate="100 Gb/sec (4X EDR)")
-    tree.add_hca(
-        HcaSpec(
-            "irdma0",
-            pci,
-            ports=(port,),
-            node_type="4: RNIC",
-            node_guid="b496:91ff:fe7a:1c20",
-            fw_ver="1.71",
-            hca_type=None,
-            board_id=None,
-            umad=False,
-            issm=False,
-        )
-    )
+    _add_rnic(tree, HcaSpec("irdma0", pci, node_guid="b496:91ff:fe7a:1c20", fw_ver="1.71"), netdev="ens1f0")
     return tree
 
 
