@@ -39,7 +39,7 @@ def _getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
 
 def declare_object(
     name: str,
-    manifest: pulumi.Input[Mapping[str, Any]],
+    manifest: Mapping[str, Any] | pulumi.Output[Mapping[str, Any]],
     *,
     api_version: str,
     kind: str,
@@ -47,13 +47,23 @@ def declare_object(
     provider: k8s.Provider,
     depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> pulumi.CustomResource:
-    """Declare one builder object; ``manifest`` may be an Output (e.g. when an image digest is pending)."""
+    """Declare one builder object.
+
+    ``manifest`` is a builder dict whose field values may be Outputs (a secret's data), or an Output of a
+    whole builder dict (an object waiting for an image digest).
+    """
     resource_class, fields = _KINDS[(api_version, kind)]
-    checked = pulumi.Output.from_input(manifest).apply(lambda value: _checked(value, api_version, kind))
-    kwargs = {_CAMEL_HUMP.sub("_", field).lower(): checked.apply(_getter(field)) for field in fields}
+    if isinstance(manifest, Mapping):
+        checked_now = _checked(manifest, api_version, kind)
+        metadata: pulumi.Input[Any] = checked_now["metadata"]
+        kwargs = {_CAMEL_HUMP.sub("_", field).lower(): checked_now.get(field) for field in fields}
+    else:
+        checked = manifest.apply(lambda value: _checked(value, api_version, kind))
+        metadata = checked.apply(_getter("metadata"))
+        kwargs = {_CAMEL_HUMP.sub("_", field).lower(): checked.apply(_getter(field)) for field in fields}
     return resource_class(
         name,
-        metadata=checked.apply(lambda value: value["metadata"]),
+        metadata=metadata,
         opts=child_options(
             parent, defaults.KUBERNETES_OBJECT_TIMEOUTS, provider=provider, depends_on=depends_on
         ),
@@ -74,15 +84,26 @@ class PullSecretSource:
 def declare_pull_secret(
     name: str, source: PullSecretSource, *, namespace: str, parent: pulumi.Resource, provider: k8s.Provider
 ) -> pulumi.CustomResource:
-    manifest: pulumi.Output[dict[str, Any]] = pulumi.Output.secret(
+    def manifest(username: str, password: str) -> dict[str, Any]:
+        return build_registry_pull_secret(
+            namespace=namespace,
+            name=source.secret_name,
+            host=source.host,
+            username=username,
+            password=password,
+        )
+
+    # Only the credentials are secret: name and namespace stay readable in plans and diffs.
+    string_data = pulumi.Output.secret(
         pulumi.Output.all(source.username, source.password).apply(
-            lambda login: build_registry_pull_secret(
-                namespace=namespace,
-                name=source.secret_name,
-                host=source.host,
-                username=login[0],
-                password=login[1],
-            )
+            lambda login: manifest(*login)["stringData"]
         )
     )
-    return declare_object(name, manifest, api_version="v1", kind="Secret", parent=parent, provider=provider)
+    return declare_object(
+        name,
+        {**manifest("", ""), "stringData": string_data},
+        api_version="v1",
+        kind="Secret",
+        parent=parent,
+        provider=provider,
+    )

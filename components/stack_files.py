@@ -80,7 +80,8 @@ def load_stack_settings(
     overrides: Mapping[str, object] | None = None,
     secret_overrides: Mapping[str, str] | None = None,
 ) -> StackSettings:
-    """Project defaults, then the stack file, then ``overrides`` and ``secret_overrides`` (qualified keys)."""
+    """Project defaults, then the stack file, then ``overrides`` (``None`` unsets a key) and
+    ``secret_overrides``, all with qualified keys."""
     project_file = _read_yaml(project_dir / "Pulumi.yaml")
     project = str(project_file["name"])
     stack_file = project_dir / str(project_file.get("stackConfigDir", ".")) / f"Pulumi.{stack}.yaml"
@@ -100,7 +101,10 @@ def load_stack_settings(
         elif value is not None:
             config[qualified] = config_value(value)
     for key, value in (overrides or {}).items():
-        config[key] = config_value(value)
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = config_value(value)
     for key, value in (secret_overrides or {}).items():
         config[key] = value
         secret_keys.add(key)

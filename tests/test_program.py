@@ -1,0 +1,417 @@
+"""The whole program under the mock engine, once per stack file: what it declares and how."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import pulumi
+import yaml
+from rdma_device_plugin.config import parse_config
+
+from components.config import StackConfig, parse_stack_config
+from components.config_keys import KEYS
+from components.images import ENTERPRISE
+from components.k8s_objects import (
+    DEVICE_PLUGIN_DIR,
+    INFINIBAND_DEV_DIR,
+    PLUGIN_CONFIG_DIR,
+    RDMA_NODE_LABEL_KEY,
+    RDMA_NODE_LABEL_VALUE,
+    build_test_pods,
+)
+from components.mock_cloud import KUBERNETES_VERSIONS
+from components.offline_run import DeclaredResource, ProgramRun, is_secret, reveal
+
+NODE_POOL = "alicloud:cs/nodePool:NodePool"
+CLUSTER = "alicloud:cs/managedKubernetes:ManagedKubernetes"
+RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
+POD = "kubernetes:core/v1:Pod"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+IMAGE = "docker-build:index:Image"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+RDMA_SELECTOR = {RDMA_NODE_LABEL_KEY: RDMA_NODE_LABEL_VALUE}
+OUTPUTS = {
+    "vpcId",
+    "vswitchIds",
+    "securityGroupId",
+    "clusterId",
+    "kubeconfig",
+    "kubeconfigExpiration",
+    "nodePoolId",
+    "nodePoolIds",
+    "rdmaResourceName",
+    "pluginImage",
+    "devicePluginNamespace",
+    "testPods",
+    "testCommands",
+    "testPodManifest",
+}
+# Where every resource type hangs in the tree.
+PARENT_TYPES = {
+    "ack-rdma:network:Network": "pulumi:pulumi:Stack",
+    "ack-rdma:security:ClusterSecurityGroup": "pulumi:pulumi:Stack",
+    "ack-rdma:cluster:AckCluster": "pulumi:pulumi:Stack",
+    "ack-rdma:node_pool:RdmaNodePool": "pulumi:pulumi:Stack",
+    "ack-rdma:images:PluginImages": "pulumi:pulumi:Stack",
+    "ack-rdma:device_plugin:RdmaDevicePlugin": "pulumi:pulumi:Stack",
+    "ack-rdma:test_pods:RdmaTestPods": "pulumi:pulumi:Stack",
+    "alicloud:vpc/network:Network": "ack-rdma:network:Network",
+    "alicloud:vpc/switch:Switch": "ack-rdma:network:Network",
+    "alicloud:ecs/securityGroup:SecurityGroup": "ack-rdma:security:ClusterSecurityGroup",
+    RULE: "ack-rdma:security:ClusterSecurityGroup",
+    CLUSTER: "ack-rdma:cluster:AckCluster",
+    K8S_PROVIDER: "ack-rdma:cluster:AckCluster",
+    NODE_POOL: "ack-rdma:node_pool:RdmaNodePool",
+    "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": "ack-rdma:node_pool:RdmaNodePool",
+    "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace": "ack-rdma:images:PluginImages",
+    "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo": "ack-rdma:images:PluginImages",
+    "alicloud:cr/namespace:Namespace": "ack-rdma:images:PluginImages",
+    "alicloud:cr/repo:Repo": "ack-rdma:images:PluginImages",
+    IMAGE: "ack-rdma:images:PluginImages",
+    CONFIG_MAP: "ack-rdma:device_plugin:RdmaDevicePlugin",
+    "kubernetes:core/v1:ServiceAccount": "ack-rdma:device_plugin:RdmaDevicePlugin",
+    "kubernetes:core/v1:Secret": "ack-rdma:device_plugin:RdmaDevicePlugin",
+    DAEMON_SET: "ack-rdma:device_plugin:RdmaDevicePlugin",
+    POD: "ack-rdma:test_pods:RdmaTestPods",
+}
+
+
+def stack_config(run: ProgramRun) -> StackConfig:
+    """The run's config as the program parsed it (secrets as stand-ins: only their presence matters)."""
+    config = run.settings.config
+    plain = {key.name: config[key.qualified] for key in KEYS if not key.secret and key.qualified in config}
+    secrets = {
+        key.name: pulumi.Output.from_input("?") for key in KEYS if key.secret and key.qualified in config
+    }
+    return parse_stack_config(plain, secrets, stack=run.settings.stack, region=run.settings.region)
+
+
+def expected_counts(config: StackConfig) -> Counter[str]:
+    """Resource counts the stack's config calls for."""
+    counts = Counter(
+        {
+            "ack-rdma:network:Network": 1,
+            "alicloud:vpc/network:Network": 1,
+            "alicloud:vpc/switch:Switch": 1,
+            "ack-rdma:security:ClusterSecurityGroup": 1,
+            "alicloud:ecs/securityGroup:SecurityGroup": 1,
+            # members + egress, then one per listed CIDR
+            RULE: 2 + len(config.security.ssh_cidrs) + len(config.security.api_server_cidrs),
+            "ack-rdma:cluster:AckCluster": 1,
+            CLUSTER: 1,
+            K8S_PROVIDER: 1,
+            "ack-rdma:node_pool:RdmaNodePool": len(config.node_pools),
+            NODE_POOL: len(config.node_pools),
+            "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": sum(
+                pool.deployment_set for pool in config.node_pools
+            ),
+            "ack-rdma:device_plugin:RdmaDevicePlugin": 1,
+            CONFIG_MAP: 1,
+            "kubernetes:core/v1:ServiceAccount": 1,
+            DAEMON_SET: 1,
+        }
+    )
+    if config.images is not None:
+        counts["ack-rdma:images:PluginImages"] = 1
+        counts[IMAGE] = 2
+        if config.images.edition == ENTERPRISE:
+            counts["alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace"] = 1
+            counts["alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo"] = 2
+        else:
+            counts["alicloud:cr/namespace:Namespace"] = 1
+            counts["alicloud:cr/repo:Repo"] = 2
+    if config.device_plugin.pull_secret is not None:
+        counts["kubernetes:core/v1:Secret"] = len(
+            {config.device_plugin.spec.namespace, config.test_pods.namespace}
+        )
+    if config.test_pods_enabled:
+        counts["ack-rdma:test_pods:RdmaTestPods"] = 1
+        counts[POD] = config.test_pods.count
+    return +counts
+
+
+def inputs(resource: DeclaredResource) -> dict[str, Any]:
+    return {key: reveal(value) for key, value in resource.inputs.items()}
+
+
+def type_of(run: ProgramRun, urn: str) -> str:
+    return "pulumi:pulumi:Stack" if urn == run.stack_urn else run.by_urn(urn).type
+
+
+# -- the tree ----------------------------------------------------------------------------------------------
+def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun) -> None:
+    declared = Counter(resource.type for resource in stack_run.resources)
+    assert declared == expected_counts(stack_config(stack_run))
+
+
+def test_dev_stack_declares_the_walkthrough(program_runs: dict[str, ProgramRun]) -> None:
+    dev = program_runs["dev"]
+    assert len(dev.resources) == 25
+    assert len(dev.of_type(POD)) == 2
+    assert reveal(dev.one(NODE_POOL).inputs["desiredSize"]) == "2"
+    assert dev.settings.region == "cn-shanghai"
+    assert json.loads(reveal(dev.one(CONFIG_MAP).inputs["data"])["config.json"]) == {"mode": "hca"}
+
+
+def test_prod_stack_is_protected_and_runs_no_test_pods(program_runs: dict[str, ProgramRun]) -> None:
+    prod = program_runs["prod"]
+    cluster = prod.one(CLUSTER)
+    assert cluster.inputs["deletionProtection"] is True and cluster.protect
+    assert int(prod.one(NODE_POOL).inputs["desiredSize"]) >= 3
+    assert not prod.of_type(POD)
+    assert reveal(prod.outputs["testPods"])["enabled"] is False
+    assert not program_runs["dev"].one(CLUSTER).protect
+
+
+def test_every_resource_hangs_under_its_component(stack_run: ProgramRun) -> None:
+    for resource in stack_run.resources:
+        assert type_of(stack_run, resource.parent) == PARENT_TYPES[resource.type], resource.urn
+
+
+def test_every_component_has_children(stack_run: ProgramRun) -> None:
+    for component in (resource for resource in stack_run.resources if not resource.custom):
+        assert stack_run.children(component.urn), component.urn
+
+
+# -- labels, selectors, tolerations ------------------------------------------------------------------------
+def test_node_pool_label_matches_daemonset_and_test_pod_selectors(stack_run: ProgramRun) -> None:
+    for pool in stack_run.of_type(NODE_POOL):
+        labels = reveal(pool.inputs["labels"])
+        assert {"key": RDMA_NODE_LABEL_KEY, "value": RDMA_NODE_LABEL_VALUE} in labels
+        assert [label["key"] for label in labels] == sorted(label["key"] for label in labels)
+    daemon_set = inputs(stack_run.one(DAEMON_SET))
+    assert daemon_set["spec"]["template"]["spec"]["nodeSelector"] == RDMA_SELECTOR
+    manifest_pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
+    declared_pods = [inputs(pod) for pod in stack_run.of_type(POD)]
+    for pod in manifest_pods + declared_pods:
+        assert pod["spec"]["nodeSelector"] == RDMA_SELECTOR
+
+
+def test_workloads_tolerate_every_pool_taint(stack_run: ProgramRun) -> None:
+    taints = [
+        taint for pool in stack_run.of_type(NODE_POOL) for taint in reveal(pool.inputs.get("taints") or [])
+    ]
+    daemon_tolerations = inputs(stack_run.one(DAEMON_SET))["spec"]["template"]["spec"]["tolerations"]
+    pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
+    assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in daemon_tolerations
+    for taint in taints:
+        for tolerations in [daemon_tolerations] + [pod["spec"].get("tolerations", []) for pod in pods]:
+            assert any(
+                t["key"] == taint["key"]
+                and t["effect"] == taint["effect"]
+                and t.get("value", "") in ("", taint["value"])
+                for t in tolerations
+            ), taint
+
+
+def test_prod_nodes_are_tainted_and_placed_low_latency(program_runs: dict[str, ProgramRun]) -> None:
+    prod = program_runs["prod"]
+    pool = prod.one(NODE_POOL)
+    deployment_set = prod.one("alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet")
+    assert deployment_set.inputs["strategy"] == "LowLatency"
+    assert pool.inputs["deploymentSetId"] == deployment_set.id
+    assert reveal(pool.inputs["taints"]) == [{"key": "rdma", "value": "true", "effect": "NoSchedule"}]
+
+
+# -- the device plugin -------------------------------------------------------------------------------------
+def test_config_map_passes_the_plugins_own_validator(stack_run: ProgramRun) -> None:
+    config_json = inputs(stack_run.one(CONFIG_MAP))["data"]["config.json"]
+    parsed = parse_config(config_json)
+    assert reveal(stack_run.outputs["rdmaResourceName"]) == parsed.resources[0].resource_name
+
+
+def test_daemonset_runs_unprivileged_with_exactly_its_volumes(stack_run: ProgramRun) -> None:
+    daemon_set = inputs(stack_run.one(DAEMON_SET))
+    pod = daemon_set["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    context = container["securityContext"]
+    assert context["privileged"] is False
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert pod["hostNetwork"] is True
+    assert pod["priorityClassName"] == "system-node-critical"
+    assert pod["automountServiceAccountToken"] is False
+    assert daemon_set["spec"]["updateStrategy"]["type"] == "RollingUpdate"
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    mounts = {mount["name"]: mount for mount in container["volumeMounts"]}
+    assert set(volumes) == set(mounts) == {"device-plugins", "config", "infiniband"}
+    assert (
+        volumes["device-plugins"]["hostPath"]["path"]
+        == mounts["device-plugins"]["mountPath"]
+        == DEVICE_PLUGIN_DIR
+    )
+    assert volumes["config"]["configMap"]["name"] == inputs(stack_run.one(CONFIG_MAP))["metadata"]["name"]
+    assert mounts["config"] == {"name": "config", "mountPath": PLUGIN_CONFIG_DIR, "readOnly": True}
+    assert volumes["infiniband"]["hostPath"]["path"] == INFINIBAND_DEV_DIR
+    assert mounts["infiniband"]["readOnly"] is True
+    service_account = inputs(stack_run.one("kubernetes:core/v1:ServiceAccount"))
+    assert pod["serviceAccountName"] == service_account["metadata"]["name"]
+    assert service_account["automountServiceAccountToken"] is False
+
+
+def test_daemonset_probes_the_plugins_health_endpoint(stack_run: ProgramRun) -> None:
+    (container,) = inputs(stack_run.one(DAEMON_SET))["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item for item in container["env"]}
+    port = container["ports"][0]
+    for probe in (container["livenessProbe"], container["readinessProbe"]):
+        assert probe["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert env["RDMA_DP_METRICS_ADDRESS"]["value"] == f"$(HOST_IP):{int(port['containerPort'])}"
+    assert env["HOST_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.hostIP"}}
+    assert env["RDMA_DP_CONFIG"]["value"] == f"{PLUGIN_CONFIG_DIR}/config.json"
+    assert set(container["resources"]) == {"requests", "limits"}
+
+
+def test_daemonset_runs_the_built_image_pinned_by_digest(stack_run: ProgramRun) -> None:
+    (container,) = inputs(stack_run.one(DAEMON_SET))["spec"]["template"]["spec"]["containers"]
+    plugin_image = reveal(stack_run.outputs["pluginImage"])
+    assert container["image"] == plugin_image
+    tag, _, digest = plugin_image.partition("@")
+    assert digest.startswith("sha256:")
+    (build,) = [image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "plugin"]
+    assert build.inputs["tags"] == [tag]
+
+
+# -- network and security ----------------------------------------------------------------------------------
+def test_no_security_group_ingress_is_open_to_the_internet_by_default(stack_run: ProgramRun) -> None:
+    rules = [inputs(rule) for rule in stack_run.of_type(RULE)]
+    assert [rule for rule in rules if rule["type"] == "ingress" and rule.get("cidrIp") == "0.0.0.0/0"] == []
+    members = [rule for rule in rules if rule.get("sourceSecurityGroupId")]
+    assert members == [
+        {
+            "securityGroupId": members[0]["sourceSecurityGroupId"],
+            "sourceSecurityGroupId": stack_run.one("alicloud:ecs/securityGroup:SecurityGroup").id,
+            "type": "ingress",
+            "ipProtocol": "all",
+            "portRange": "-1/-1",
+            "nicType": "intranet",
+            "policy": "accept",
+            "description": "all traffic between members",
+        }
+    ]
+
+
+def test_cluster_and_nodes_share_the_vswitch_and_security_group(stack_run: ProgramRun) -> None:
+    vswitch = stack_run.one("alicloud:vpc/switch:Switch")
+    group = stack_run.one("alicloud:ecs/securityGroup:SecurityGroup")
+    cluster = stack_run.one(CLUSTER)
+    assert cluster.inputs["vswitchIds"] == [vswitch.id]
+    assert cluster.inputs["securityGroupId"] == group.id
+    assert vswitch.inputs["vpcId"] == stack_run.one("alicloud:vpc/network:Network").id
+    for pool in stack_run.of_type(NODE_POOL):
+        assert pool.inputs["vswitchIds"] == [vswitch.id]
+        assert pool.inputs["securityGroupIds"] == [group.id]
+        assert pool.inputs["clusterId"] == cluster.id
+
+
+def test_zone_is_picked_where_the_first_rdma_instance_type_is_sold(
+    program_runs: dict[str, ProgramRun],
+) -> None:
+    dev = program_runs["dev"]
+    (lookup,) = [call for call in dev.invocations if call.token == "alicloud:index/getZones:getZones"]
+    first_type = reveal(dev.one(NODE_POOL).inputs["instanceTypes"])[0]
+    assert lookup.args == {"availableInstanceType": first_type, "availableResourceCreation": "VSwitch"}
+    assert dev.one("alicloud:vpc/switch:Switch").inputs["zoneId"] == "cn-shanghai-b"
+
+
+# -- cluster, provider, kubeconfig ------------------------------------------------------------------------
+def test_kubeconfig_is_secret_and_feeds_a_provider_pinned_to_the_cluster(stack_run: ProgramRun) -> None:
+    assert is_secret(stack_run.outputs["kubeconfig"])
+    assert not is_secret(stack_run.outputs["kubeconfigExpiration"])
+    provider = stack_run.one(K8S_PROVIDER)
+    cluster = stack_run.one(CLUSTER)
+    assert is_secret(provider.inputs["kubeconfig"])
+    assert yaml.safe_load(reveal(provider.inputs["kubeconfig"]))["kind"] == "Config"
+    assert provider.inputs["clusterIdentifier"] == cluster.id
+    reference = f"{provider.urn}::{provider.id}"
+    for resource in stack_run.resources:
+        if resource.type.startswith("kubernetes:"):
+            assert resource.provider == reference, resource.urn
+
+
+def test_kubernetes_version_is_looked_up_only_when_not_pinned(program_runs: dict[str, ProgramRun]) -> None:
+    dev, prod = program_runs["dev"].one(CLUSTER), program_runs["prod"].one(CLUSTER)
+    assert dev.inputs["version"] == "1.33.3-aliyun.1" == max(KUBERNETES_VERSIONS)
+    assert dev.ignore_changes == ("version",)
+    assert prod.inputs["version"] == "1.33.3-aliyun.1"
+    assert prod.ignore_changes == ()
+    prod_tokens = {call.token for call in program_runs["prod"].invocations}
+    assert "alicloud:cs/getKubernetesVersion:getKubernetesVersion" not in prod_tokens
+
+
+def test_node_pool_is_replaced_delete_first_and_lifts_memlock(stack_run: ProgramRun) -> None:
+    for pool in stack_run.of_type(NODE_POOL):
+        assert pool.delete_before_replace
+        assert "nodeCount" not in pool.inputs
+        script = base64.b64decode(pool.inputs["userData"]).decode()
+        assert "LimitMEMLOCK=infinity" in script and "systemctl restart containerd" in script
+
+
+def test_every_cloud_and_kubernetes_resource_has_explicit_timeouts(stack_run: ProgramRun) -> None:
+    for resource in stack_run.resources:
+        if resource.custom and resource.type != K8S_PROVIDER:
+            assert set(resource.custom_timeouts) == {"create", "update", "delete"}, resource.urn
+
+
+def test_kubernetes_objects_are_destroyed_before_the_node_pools(stack_run: ProgramRun) -> None:
+    # A component's dependencies reach the engine as its custom children; the plugin's objects are the
+    # component's children, so they go before the pools on destroy and come after them on create.
+    plugin = stack_run.one("ack-rdma:device_plugin:RdmaDevicePlugin")
+    pools = {pool.urn for pool in stack_run.of_type(NODE_POOL)}
+    assert pools and pools <= set(plugin.dependencies)
+
+
+# -- images ------------------------------------------------------------------------------------------------
+def test_images_are_tagged_with_the_full_registry_host_and_pushed_outside_preview(
+    stack_run: ProgramRun,
+) -> None:
+    for image in stack_run.of_type(IMAGE):
+        (tag,) = image.inputs["tags"]
+        assert "." in tag.split("/")[0], tag
+        assert image.inputs["push"] is True
+        assert image.inputs["buildOnPreview"] is False
+        assert image.inputs["context"] == {"location": "plugin_image"}
+        assert image.inputs["dockerfile"] == {"location": "plugin_image/Dockerfile"}
+        assert is_secret(image.inputs["registries"])
+        (registry,) = reveal(image.inputs["registries"])
+        assert tag.startswith(registry["address"] + "/")
+        assert registry["password"]
+    assert {image.inputs["target"] for image in stack_run.of_type(IMAGE)} == {"plugin", "tools"}
+
+
+# -- outputs -----------------------------------------------------------------------------------------------
+def test_every_output_is_present(stack_run: ProgramRun) -> None:
+    assert set(stack_run.outputs) == OUTPUTS
+    assert all(reveal(value) not in (None, "", [], {}) for value in stack_run.outputs.values())
+    assert reveal(stack_run.outputs["vswitchIds"]) == [stack_run.one("alicloud:vpc/switch:Switch").id]
+    assert reveal(stack_run.outputs["clusterId"]) == stack_run.one(CLUSTER).id
+    assert reveal(stack_run.outputs["nodePoolId"]) == stack_run.one(NODE_POOL).outputs["nodePoolId"]
+    assert reveal(stack_run.outputs["devicePluginNamespace"]) == "kube-system"
+
+
+def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: ProgramRun) -> None:
+    pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
+    described = reveal(stack_run.outputs["testPods"])
+    assert [pod["metadata"]["name"] for pod in pods] == described["names"]
+    assert {pod["metadata"]["namespace"] for pod in pods} == {described["namespace"]}
+    config = stack_config(stack_run)
+    tools = next(image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "tools")
+    assert pods == build_test_pods(replace(config.test_pods, image=tools.outputs["ref"]))
+    for pod in pods:
+        (container,) = pod["spec"]["containers"]
+        assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
+        assert container["resources"]["limits"] == {reveal(stack_run.outputs["rdmaResourceName"]): "1"}
+    if described["enabled"]:
+        declared = sorted(
+            (inputs(pod) for pod in stack_run.of_type(POD)), key=lambda pod: pod["metadata"]["name"]
+        )
+        assert declared == pods
+    commands = reveal(stack_run.outputs["testCommands"])
+    server, client = described["names"]
+    assert commands["server"].endswith(f"{server} -- ib_read_bw -q 30")
+    assert f"{client} -- ib_read_bw -q 30 " in commands["client"] and server in commands["client"]

@@ -1,0 +1,171 @@
+"""The program with stack config beyond the two stack files: other registries, prebuilt images, several
+pools, attached instances, preview. Every Kubernetes object any of them declares must validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import kubernetes_validate
+import pulumi
+import pytest
+import yaml
+
+from components.images import enterprise_credentials
+from components.offline_run import ProgramRun, is_secret, reveal
+from components.stack_files import ENCRYPTED_PLACEHOLDER, load_stack_settings
+
+from .conftest import RunStack
+
+SCHEMA_VERSION = kubernetes_validate.latest_version()
+PERSONAL = {"registryEdition": "personal", "registryUsername": "ops@example.com", "registryHost": None}
+PREBUILT = {
+    "pluginImage": "registry.cn-shanghai.aliyuncs.com/acs/rdma-device-plugin@sha256:" + "ab" * 32,
+    "testPodImage": "registry.cn-shanghai.aliyuncs.com/acs/rdma-tools:0.1.0",
+}
+POOLS = [
+    {"name": "rdma-a", "desiredSize": 3, "taint": "rdma=a:NoSchedule", "labels": {"rail": "a"}},
+    {
+        "name": "rdma-b",
+        "existingInstances": ["i-uf6abc", "i-uf6def"],
+        "instanceTypes": ["ecs.sccg7.32xlarge"],
+    },
+]
+
+
+def kubernetes_objects(run: ProgramRun) -> list[dict[str, Any]]:
+    manifest = list(yaml.safe_load_all(reveal(run.outputs["testPodManifest"])))
+    return run.kubernetes_objects() + manifest
+
+
+def test_kubernetes_objects_validate_against_the_newest_schema(run_stack: RunStack) -> None:
+    runs = [
+        run_stack("dev"),
+        run_stack("prod"),
+        run_stack("dev", secrets={"registryPassword": "pw"}, **PERSONAL),
+        run_stack("dev", testPodHostNetwork=True, nodeTaint="rdma:NoExecute"),
+        run_stack(
+            "dev",
+            pluginConfig={"configList": [{"resourceName": "hca_a", "rdmaHcaMax": 100, "selectors": {}}]},
+        ),
+    ]
+    kinds = set()
+    for run in runs:
+        for obj in kubernetes_objects(run):
+            assert SCHEMA_VERSION.startswith(kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True))
+            kinds.add(obj["kind"])
+    assert kinds == {"ConfigMap", "ServiceAccount", "DaemonSet", "Pod", "Secret"}
+
+
+def test_schema_validation_catches_a_misspelt_field() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "x"},
+        "spec": {"containers": [], "hostNetwrk": True},
+    }
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pod, SCHEMA_VERSION, strict=True)
+
+
+def test_personal_edition_pushes_with_the_password_and_pulls_with_a_secret(run_stack: RunStack) -> None:
+    run = run_stack("dev", secrets={"registryPassword": "s3cret"}, **PERSONAL)
+    assert run.one("alicloud:cr/namespace:Namespace").inputs["name"] == "ack-rdma"
+    assert len(run.of_type("alicloud:cr/repo:Repo")) == 2
+    assert not any("getRegistryEnterpriseInstances" in call.token for call in run.invocations)
+    image = run.of_type("docker-build:index:Image")[0]
+    (registry,) = reveal(image.inputs["registries"])
+    assert registry == {
+        "address": "registry.cn-shanghai.aliyuncs.com",
+        "username": "ops@example.com",
+        "password": "s3cret",
+    }
+    secrets = run.of_type("kubernetes:core/v1:Secret")
+    assert sorted(secret.inputs["metadata"]["namespace"] for secret in secrets) == ["default", "kube-system"]
+    for secret in secrets:
+        assert is_secret(secret.inputs["stringData"])
+        docker_config = json.loads(reveal(secret.inputs["stringData"])[".dockerconfigjson"])
+        assert docker_config["auths"]["registry.cn-shanghai.aliyuncs.com"]["password"] == "s3cret"
+    daemon_set = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])
+    assert daemon_set["template"]["spec"]["imagePullSecrets"] == [{"name": "ack-rdma-registry"}]
+    for pod in yaml.safe_load_all(reveal(run.outputs["testPodManifest"])):
+        assert pod["spec"]["imagePullSecrets"] == [{"name": "ack-rdma-registry"}]
+
+
+def test_prebuilt_images_build_nothing(run_stack: RunStack) -> None:
+    run = run_stack("dev", **PREBUILT)
+    assert not run.of_type("docker-build:index:Image")
+    assert not run.of_type("ack-rdma:images:PluginImages")
+    assert reveal(run.outputs["pluginImage"]) == PREBUILT["pluginImage"]
+    container = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])["template"]["spec"][
+        "containers"
+    ][0]
+    assert container["image"] == PREBUILT["pluginImage"]
+    for pod in run.of_type("kubernetes:core/v1:Pod"):
+        assert reveal(pod.inputs["spec"])["containers"][0]["image"] == PREBUILT["testPodImage"]
+
+
+def test_several_pools_with_attached_instances(run_stack: RunStack) -> None:
+    run = run_stack("dev", nodePools=POOLS)
+    pools = {
+        pool.inputs["nodePoolName"]: reveal(pool.inputs)
+        for pool in run.of_type("alicloud:cs/nodePool:NodePool")
+    }
+    assert set(pools) == {"rdma-a", "rdma-b"}
+    assert pools["rdma-a"]["desiredSize"] == "3"
+    assert pools["rdma-a"]["instanceTypes"] == ["ecs.scch5.16xlarge", "ecs.sccg7.32xlarge"]
+    assert pools["rdma-a"]["labels"] == [
+        {"key": "aliyun.accelerator/rdma", "value": "true"},
+        {"key": "rail", "value": "a"},
+    ]
+    attached = pools["rdma-b"]
+    assert attached["instances"] == ["i-uf6abc", "i-uf6def"]
+    assert attached["formatDisk"] is False and attached["keepInstanceName"] is True
+    assert "desiredSize" not in attached
+    assert len(reveal(run.outputs["nodePoolIds"])) == 2
+    tolerations = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])["template"]["spec"][
+        "tolerations"
+    ]
+    assert {"key": "rdma", "operator": "Equal", "value": "a", "effect": "NoSchedule"} in tolerations
+
+
+def test_preview_neither_pushes_nor_needs_the_push(run_stack: RunStack) -> None:
+    run = run_stack("dev", preview=True)
+    images = run.of_type("docker-build:index:Image")
+    assert images and all(image.inputs["push"] is False for image in images)
+
+
+def test_listed_ingress_cidrs_open_exactly_their_ports(run_stack: RunStack) -> None:
+    run = run_stack("dev", sshIngressCidrs=["203.0.113.7/32"], apiServerIngressCidrs=["0.0.0.0/0"])
+    ingress = sorted(
+        (rule.inputs["portRange"], rule.inputs["cidrIp"])
+        for rule in run.of_type("alicloud:ecs/securityGroupRule:SecurityGroupRule")
+        if rule.inputs["type"] == "ingress" and "cidrIp" in rule.inputs
+    )
+    assert ingress == [("22/22", "203.0.113.7/32"), ("6443/6443", "0.0.0.0/0")]
+
+
+def test_given_zone_is_used_without_a_lookup(run_stack: RunStack) -> None:
+    run = run_stack("dev", zoneId="cn-shanghai-l")
+    assert run.one("alicloud:vpc/switch:Switch").inputs["zoneId"] == "cn-shanghai-l"
+    assert not any(call.token == "alicloud:index/getZones:getZones" for call in run.invocations)
+
+
+def test_encrypted_stack_values_stay_secret_offline(run_stack: RunStack, tmp_path: Any) -> None:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text("name: ack-rdma\nruntime: python\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks" / "Pulumi.s.yaml").write_text(
+        "config:\n  ack-rdma:nodePassword:\n    secure: v1:AAAA\n  ack-rdma:desiredSize: 3\n"
+    )
+    settings = load_stack_settings("s", project_dir=tmp_path)
+    assert settings.config["ack-rdma:nodePassword"] == ENCRYPTED_PLACEHOLDER
+    assert settings.secret_keys == {"ack-rdma:nodePassword"}
+    assert settings.config["ack-rdma:desiredSize"] == "3"
+    run = run_stack("dev", secrets={"nodePassword": "pw"}, keyName=None)
+    (pool,) = run.of_type("alicloud:cs/nodePool:NodePool")
+    assert is_secret(pool.inputs["password"]) and "keyName" not in pool.inputs
+
+
+def test_enterprise_credentials_name_a_missing_instance() -> None:
+    with pytest.raises(pulumi.RunError, match=r"cri-nothere was not found .* ack-rdma:registryInstanceId"):
+        enterprise_credentials("cri-nothere", [])
