@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON ?= python3
 
-.PHONY: help setup preview test lint bench image clean
+.PHONY: help setup preview test lint bench image image-smoke clean
 
 help:
 	@echo "make setup              create venv/ with the Pulumi program, dev tools and the plugin (editable)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint               ruff and mypy only"
 	@echo "make bench              run every benchmark in bench/ (prints tables, writes bench/results/*.json)"
 	@echo "make image              build the plugin and tools images from plugin_image/Dockerfile"
+	@echo "make image-smoke        run the built images: the plugin against a kubelet stand-in, the tools"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml plugin_image/pyproject.toml
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ bench: $(STAMP)
 
 image:
 	bash plugin_image/scripts/build.sh
+
+image-smoke:
+	bash plugin_image/scripts/smoke.sh
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
