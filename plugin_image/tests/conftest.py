@@ -19,3 +19,17 @@ def make_tree(tmp_path: Path) -> Callable[[str], FixtureTree]:
         return SHAPES[shape](tmp_path / f"{shape}-{next(counter)}")
 
     return build
+
+
+@pytest.fixture(scope="session")
+def shared_tree(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], FixtureTree]:
+    """One tree per named host for the whole session, for tests that only read it (building one costs tens
+    of milliseconds of file writes); a test that changes its tree takes make_tree instead."""
+    trees: dict[str, FixtureTree] = {}
+
+    def get(shape: str) -> FixtureTree:
+        if shape not in trees:
+            trees[shape] = SHAPES[shape](tmp_path_factory.mktemp(shape))
+        return trees[shape]
+
+    return get

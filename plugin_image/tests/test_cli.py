@@ -71,8 +71,8 @@ def test_python_dash_m_is_the_same_command() -> None:
         ("broken", ["mlx5_0"]),
     ],
 )
-def test_discover_json_lists_every_device(make_tree: MakeTree, shape: str, names: list[str]) -> None:
-    tree = make_tree(shape)
+def test_discover_json_lists_every_device(shared_tree: MakeTree, shape: str, names: list[str]) -> None:
+    tree = shared_tree(shape)
     result = run("discover", "--json", *roots(tree))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -85,9 +85,9 @@ def test_discover_json_lists_every_device(make_tree: MakeTree, shape: str, names
 
 
 def test_discover_json_shows_ports_netdevs_char_devices_numa_and_pools(
-    make_tree: MakeTree, tmp_path: Path
+    shared_tree: MakeTree, tmp_path: Path
 ) -> None:
-    tree = make_tree("scc_roce_lag")
+    tree = shared_tree("scc_roce_lag")
     config = tmp_path / "config.json"
     config.write_text('{"mode": "hca"}')
     result = run("discover", "--json", *roots(tree), "--config", str(config))
@@ -123,8 +123,8 @@ def test_discover_json_shows_ports_netdevs_char_devices_numa_and_pools(
     ]
 
 
-def test_discover_text_for_people(make_tree: MakeTree, tmp_path: Path) -> None:
-    tree = make_tree("broken")
+def test_discover_text_for_people(shared_tree: MakeTree, tmp_path: Path) -> None:
+    tree = shared_tree("broken")
     config = tmp_path / "config.json"
     config.write_text(
         json.dumps({"configList": [{"resourceName": "roce", "rdmaHcaMax": 8, "selectors": {}}]})
@@ -146,8 +146,8 @@ def test_discover_text_for_people(make_tree: MakeTree, tmp_path: Path) -> None:
     ]
 
 
-def test_discover_on_a_node_without_rdma_exits_0(make_tree: MakeTree) -> None:
-    tree = make_tree("no_rdma")
+def test_discover_on_a_node_without_rdma_exits_0(shared_tree: MakeTree) -> None:
+    tree = shared_tree("no_rdma")
     result = run("discover", *roots(tree))
     assert result.returncode == 0
     assert result.stdout.splitlines()[:3] == [
@@ -158,9 +158,9 @@ def test_discover_on_a_node_without_rdma_exits_0(make_tree: MakeTree) -> None:
 
 
 def test_discover_reads_roots_and_config_from_the_environment_and_flags_win(
-    make_tree: MakeTree, tmp_path: Path
+    shared_tree: MakeTree, tmp_path: Path
 ) -> None:
-    ib, erdma = make_tree("ib_two_numa"), make_tree("erdma")
+    ib, erdma = shared_tree("ib_two_numa"), shared_tree("erdma")
     config = tmp_path / "config.json"
     config.write_text('{"mode": "hca"}')
     env = {
@@ -175,10 +175,10 @@ def test_discover_reads_roots_and_config_from_the_environment_and_flags_win(
     assert [d["name"] for d in from_flags["devices"]] == ["erdma_0"]
 
 
-def test_discover_with_a_bad_explicit_config_exits_2(make_tree: MakeTree, tmp_path: Path) -> None:
+def test_discover_with_a_bad_explicit_config_exits_2(shared_tree: MakeTree, tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text('{"mode": "hca", "pfNetdevices": ["eth0"]}')
-    result = run("discover", *roots(make_tree("irdma")), "--config", str(config))
+    result = run("discover", *roots(shared_tree("irdma")), "--config", str(config))
     assert_one_paragraph_error(result, f'{config}: pfNetdevices: is used only in "sriov" mode')
 
 

@@ -17,8 +17,8 @@ def found(tree: FixtureTree) -> list[Hca]:
     return discover(tree.sysfs_root, tree.dev_root)
 
 
-def test_scc_roce_lag_maps_the_bond_ibdev_to_bond0(make_tree: MakeTree) -> None:
-    (hca,) = found(make_tree("scc_roce_lag"))
+def test_scc_roce_lag_maps_the_bond_ibdev_to_bond0(shared_tree: MakeTree) -> None:
+    (hca,) = found(shared_tree("scc_roce_lag"))
     assert hca == Hca(
         name="mlx5_bond_0",
         pci_address="0000:3b:00.0",
@@ -39,8 +39,8 @@ def test_scc_roce_lag_maps_the_bond_ibdev_to_bond0(make_tree: MakeTree) -> None:
     assert hca.uverbs.path == "/dev/infiniband/uverbs0"
 
 
-def test_two_infiniband_hcas_on_two_numa_nodes_with_umad_and_issm(make_tree: MakeTree) -> None:
-    hcas = found(make_tree("ib_two_numa"))
+def test_two_infiniband_hcas_on_two_numa_nodes_with_umad_and_issm(shared_tree: MakeTree) -> None:
+    hcas = found(shared_tree("ib_two_numa"))
     assert [(h.name, h.pci_address, h.numa_node, h.device_id) for h in hcas] == [
         ("mlx5_0", "0000:17:00.0", 0, "101b"),
         ("mlx5_1", "0000:b1:00.0", 1, "101b"),
@@ -56,8 +56,8 @@ def test_two_infiniband_hcas_on_two_numa_nodes_with_umad_and_issm(make_tree: Mak
         assert hca.healthy
 
 
-def test_sriov_pf_lists_its_vfs_and_each_vf_its_pf(make_tree: MakeTree) -> None:
-    pf, *vfs = found(make_tree("sriov_cx5"))
+def test_sriov_pf_lists_its_vfs_and_each_vf_its_pf(shared_tree: MakeTree) -> None:
+    pf, *vfs = found(shared_tree("sriov_cx5"))
     assert (pf.name, pf.device_id, pf.physfn, pf.sriov_numvfs) == ("mlx5_0", "1017", None, 4)
     assert pf.virtfns == ("0000:3b:00.2", "0000:3b:00.3", "0000:3b:00.4", "0000:3b:00.5")
     assert [(vf.name, vf.pci_address, vf.device_id, vf.physfn) for vf in vfs] == [
@@ -67,8 +67,8 @@ def test_sriov_pf_lists_its_vfs_and_each_vf_its_pf(make_tree: MakeTree) -> None:
     assert [vf.uverbs.name for vf in vfs if vf.uverbs] == ["uverbs1", "uverbs2", "uverbs3", "uverbs4"]
 
 
-def test_erdma_is_an_rnic_without_numa_and_finds_its_netdev_through_the_gid(make_tree: MakeTree) -> None:
-    (hca,) = found(make_tree("erdma"))
+def test_erdma_is_an_rnic_without_numa_and_finds_its_netdev_through_the_gid(shared_tree: MakeTree) -> None:
+    (hca,) = found(shared_tree("erdma"))
     assert (hca.name, hca.vendor, hca.device_id, hca.driver) == ("erdma_0", "1ded", "107f", "erdma")
     assert hca.node_type == "RNIC"
     assert hca.numa_node is None  # sysfs says -1
@@ -76,8 +76,8 @@ def test_erdma_is_an_rnic_without_numa_and_finds_its_netdev_through_the_gid(make
     assert [d.kind for d in hca.char_devices] == ["uverbs"]
 
 
-def test_irdma_iwarp_has_no_umad(make_tree: MakeTree) -> None:
-    (hca,) = found(make_tree("irdma"))
+def test_irdma_iwarp_has_no_umad(shared_tree: MakeTree) -> None:
+    (hca,) = found(shared_tree("irdma"))
     assert (hca.name, hca.vendor, hca.device_id, hca.driver, hca.node_type) == (
         "irdma0",
         "8086",
@@ -89,8 +89,8 @@ def test_irdma_iwarp_has_no_umad(make_tree: MakeTree) -> None:
     assert [d.name for d in hca.char_devices] == ["uverbs0"]
 
 
-def test_a_host_without_rdma_has_no_devices_and_no_rdma_cm(make_tree: MakeTree) -> None:
-    tree = make_tree("no_rdma")
+def test_a_host_without_rdma_has_no_devices_and_no_rdma_cm(shared_tree: MakeTree) -> None:
+    tree = shared_tree("no_rdma")
     assert found(tree) == []
     assert not rdma_cm_present(tree.dev_root)
 
@@ -99,8 +99,8 @@ def test_missing_sysfs_and_dev_roots_mean_no_devices(tmp_path: Path) -> None:
     assert discover(tmp_path / "nothing" / "sys", tmp_path / "nothing" / "dev") == []
 
 
-def test_a_missing_uverbs_node_is_recorded_not_hidden(make_tree: MakeTree) -> None:
-    tree = make_tree("broken")
+def test_a_missing_uverbs_node_is_recorded_not_hidden(shared_tree: MakeTree) -> None:
+    tree = shared_tree("broken")
     (hca,) = found(tree)
     assert hca.uverbs == CharDevice("uverbs", "uverbs0", "231:192", present=False)
     assert all(d.present for d in hca.char_devices if d.kind != "uverbs")

@@ -15,8 +15,8 @@ RDMA_SHAPES = [name for name in SHAPES if name != "no_rdma"]
 
 
 @pytest.mark.parametrize("shape", RDMA_SHAPES)
-def test_class_links_point_into_the_pci_device(make_tree: MakeTree, shape: str) -> None:
-    tree = make_tree(shape)
+def test_class_links_point_into_the_pci_device(shared_tree: MakeTree, shape: str) -> None:
+    tree = shared_tree(shape)
     for link in (tree.sysfs_root / "class/infiniband").iterdir():
         target = os.readlink(link)
         assert re.fullmatch(
@@ -35,8 +35,8 @@ def test_class_links_point_into_the_pci_device(make_tree: MakeTree, shape: str) 
 
 
 @pytest.mark.parametrize("shape", RDMA_SHAPES)
-def test_char_devices_have_kernel_values(make_tree: MakeTree, shape: str) -> None:
-    tree = make_tree(shape)
+def test_char_devices_have_kernel_values(shared_tree: MakeTree, shape: str) -> None:
+    tree = shared_tree(shape)
     assert (tree.sysfs_root / "class/infiniband_verbs/abi_version").read_text() == "6\n"
     for uverbs in (tree.sysfs_root / "class/infiniband_verbs").glob("uverbs*"):
         assert os.readlink(uverbs).startswith("../../devices/pci")
@@ -54,8 +54,8 @@ def test_char_devices_have_kernel_values(make_tree: MakeTree, shape: str) -> Non
     assert (tree.dev_root / "infiniband/rdma_cm").is_file()
 
 
-def test_a_vf_and_its_pf_link_each_other(make_tree: MakeTree) -> None:
-    tree = make_tree("sriov_cx5")
+def test_a_vf_and_its_pf_link_each_other(shared_tree: MakeTree) -> None:
+    tree = shared_tree("sriov_cx5")
     pf = (tree.sysfs_root / "bus/pci/devices/0000:3b:00.0").resolve()
     assert (pf / "sriov_numvfs").read_text() == "4\n"
     assert (pf / "sriov_totalvfs").read_text() == "8\n"
@@ -66,8 +66,8 @@ def test_a_vf_and_its_pf_link_each_other(make_tree: MakeTree) -> None:
         assert (vf / "device").read_text() == "0x1018\n"
 
 
-def test_the_lag_bond_and_its_netdevs_are_in_class_net(make_tree: MakeTree) -> None:
-    tree = make_tree("scc_roce_lag")
+def test_the_lag_bond_and_its_netdevs_are_in_class_net(shared_tree: MakeTree) -> None:
+    tree = shared_tree("scc_roce_lag")
     net = tree.sysfs_root / "class/net"
     assert os.readlink(net / "bond0") == "../../devices/virtual/net/bond0"
     assert (net / "bond0/bonding/slaves").read_text() == "eth0 eth1\n"
@@ -81,8 +81,8 @@ def test_the_lag_bond_and_its_netdevs_are_in_class_net(make_tree: MakeTree) -> N
     ).read_text() == "RoCE v2\n"
 
 
-def test_no_rdma_host_has_no_rdma_classes(make_tree: MakeTree) -> None:
-    tree = make_tree("no_rdma")
+def test_no_rdma_host_has_no_rdma_classes(shared_tree: MakeTree) -> None:
+    tree = shared_tree("no_rdma")
     assert not [p for p in (tree.sysfs_root / "class").iterdir() if p.name.startswith("infiniband")]
     assert not (tree.dev_root / "infiniband").exists()
     assert (tree.sysfs_root / "class/net/eth0").is_symlink()
@@ -103,7 +103,7 @@ def test_remove_hca_takes_away_exactly_its_nodes(make_tree: MakeTree) -> None:
     assert not (tree.sysfs_root / "class/infiniband/mlx5_0").exists()
 
 
-def test_char_nodes_gives_what_mknod_needs(make_tree: MakeTree, tmp_path: Path) -> None:
-    nodes = make_tree("broken").char_nodes()
+def test_char_nodes_gives_what_mknod_needs(shared_tree: MakeTree, tmp_path: Path) -> None:
+    nodes = shared_tree("broken").char_nodes()
     assert ("uverbs0", 231, 192) in nodes
     assert ("rdma_cm", 10, 58) in nodes

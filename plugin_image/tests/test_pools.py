@@ -59,9 +59,9 @@ HCA_MODE_COUNTS = [
 
 @pytest.mark.parametrize(("shape", "count", "per_numa", "healthy"), HCA_MODE_COUNTS)
 def test_hca_mode_ids_per_fixture(
-    make_tree: MakeTree, shape: str, count: int, per_numa: dict[int | None, int], healthy: int
+    shared_tree: MakeTree, shape: str, count: int, per_numa: dict[int | None, int], healthy: int
 ) -> None:
-    pool = only_pool(make_tree(shape), HCA_MODE)
+    pool = only_pool(shared_tree(shape), HCA_MODE)
     devices = pool.devices()
     assert [d.id for d in devices] == [str(i) for i in range(count)]
     for numa, expected in per_numa.items():
@@ -69,8 +69,8 @@ def test_hca_mode_ids_per_fixture(
     assert sum(d.healthy for d in devices) == healthy
 
 
-def test_hca_mode_spreads_ids_round_robin_over_the_hcas(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("ib_two_numa"), HCA_MODE)
+def test_hca_mode_spreads_ids_round_robin_over_the_hcas(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("ib_two_numa"), HCA_MODE)
     assert pool.devices()[:4] == [
         DeviceState("0", True, 0),
         DeviceState("1", True, 1),
@@ -80,42 +80,42 @@ def test_hca_mode_spreads_ids_round_robin_over_the_hcas(make_tree: MakeTree) -> 
     assert [h.name for h in pool.members] == ["mlx5_0", "mlx5_1"]
 
 
-def test_sriov_mode_has_one_id_per_vf_of_the_listed_pf(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
+def test_sriov_mode_has_one_id_per_vf_of_the_listed_pf(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
     assert pool.config.resource_name == "rdma/vhca"
     assert pool.devices() == [DeviceState(f"0000:3b:00.{i}", True, 0) for i in range(2, 6)]
 
 
-def test_sriov_mode_with_an_unknown_pf_advertises_nothing(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens9"]})
+def test_sriov_mode_with_an_unknown_pf_advertises_nothing(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens9"]})
     assert pool.devices() == []
 
 
-def test_sriov_mode_naming_a_vf_netdev_does_not_take_the_vf_as_a_pf(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0v1"]})
+def test_sriov_mode_naming_a_vf_netdev_does_not_take_the_vf_as_a_pf(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0v1"]})
     assert pool.devices() == []
 
 
-def test_a_pool_without_matching_device_advertises_zero_ids_not_rdma_hca_max(make_tree: MakeTree) -> None:
+def test_a_pool_without_matching_device_advertises_zero_ids_not_rdma_hca_max(shared_tree: MakeTree) -> None:
     """k8s-rdma-shared-dev-plugin #44: rdmaHcaMax fake IDs on a node without the HCA."""
     pool = only_pool(
-        make_tree("erdma"), pool_format({"resourceName": "ib", "selectors": {"linkTypes": ["infiniband"]}})
+        shared_tree("erdma"), pool_format({"resourceName": "ib", "selectors": {"linkTypes": ["infiniband"]}})
     )
     assert pool.devices() == []
     with pytest.raises(UnknownDeviceError):
         pool.allocate(["0"])
 
 
-def test_pool_format_rdma_hca_max_sets_the_count(make_tree: MakeTree) -> None:
+def test_pool_format_rdma_hca_max_sets_the_count(shared_tree: MakeTree) -> None:
     pool = only_pool(
-        make_tree("ib_two_numa"), {"configList": [{"resourceName": "a", "rdmaHcaMax": 3, "selectors": {}}]}
+        shared_tree("ib_two_numa"), {"configList": [{"resourceName": "a", "rdmaHcaMax": 3, "selectors": {}}]}
     )
     assert [(d.id, d.numa_node) for d in pool.devices()] == [("0", 0), ("1", 1), ("2", 0)]
 
 
-def test_one_process_serves_every_pool_of_the_config(make_tree: MakeTree) -> None:
+def test_one_process_serves_every_pool_of_the_config(shared_tree: MakeTree) -> None:
     config = pool_format({"resourceName": "a", "selectors": {}}, {"resourceName": "b", "devices": ["ib1"]})
-    pools = pools_on(make_tree("ib_two_numa"), config)
+    pools = pools_on(shared_tree("ib_two_numa"), config)
     assert [(p.config.resource_name, p.config.socket_name) for p in pools] == [
         ("rdma/a", "rdma_a.sock"),
         ("rdma/b", "rdma_b.sock"),
@@ -127,11 +127,11 @@ def test_one_process_serves_every_pool_of_the_config(make_tree: MakeTree) -> Non
 
 
 @pytest.fixture
-def mixed_host(make_tree: MakeTree) -> list[Hca]:
+def mixed_host(shared_tree: MakeTree) -> list[Hca]:
     """Devices of four hosts as if on one: two IB HCAs, a RoCE LAG HCA, eRDMA and irdma."""
     hcas: list[Hca] = []
     for shape in ("ib_two_numa", "scc_roce_lag", "erdma", "irdma"):
-        tree = make_tree(shape)
+        tree = shared_tree(shape)
         hcas += discover(tree.sysfs_root, tree.dev_root)
     return hcas
 
@@ -190,15 +190,15 @@ SHARED_ALLOCATIONS = [
 
 @pytest.mark.parametrize(("shape", "ids", "device_nodes", "names"), SHARED_ALLOCATIONS)
 def test_shared_allocation_gives_every_hca_of_the_pool(
-    make_tree: MakeTree, shape: str, ids: list[str], device_nodes: tuple[str, ...], names: str
+    shared_tree: MakeTree, shape: str, ids: list[str], device_nodes: tuple[str, ...], names: str
 ) -> None:
-    pool = only_pool(make_tree(shape), HCA_MODE)
+    pool = only_pool(shared_tree(shape), HCA_MODE)
     assert pool.allocate(ids) == Allocation(device_nodes, {"RDMA_DEVICES": names})
 
 
-def test_exclusive_allocation_gives_only_the_hcas_behind_the_ids(make_tree: MakeTree) -> None:
+def test_exclusive_allocation_gives_only_the_hcas_behind_the_ids(shared_tree: MakeTree) -> None:
     pool = only_pool(
-        make_tree("ib_two_numa"),
+        shared_tree("ib_two_numa"),
         pool_format({"resourceName": "ib", "allocation": "exclusive", "selectors": {}}),
     )
     assert pool.allocate(["0"]) == Allocation(
@@ -211,16 +211,16 @@ def test_exclusive_allocation_gives_only_the_hcas_behind_the_ids(make_tree: Make
     )
 
 
-def test_sriov_allocation_gives_that_vfs_nodes_only(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
+def test_sriov_allocation_gives_that_vfs_nodes_only(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
     assert pool.allocate(["0000:3b:00.3"]) == Allocation(
         nodes("uverbs2", "umad2", "issm2", "rdma_cm"), {"RDMA_DEVICES": "mlx5_2"}
     )
     assert pool.allocate(["0000:3b:00.5", "0000:3b:00.2"]).envs == {"RDMA_DEVICES": "mlx5_1,mlx5_4"}
 
 
-def test_unknown_ids_are_named(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("scc_roce_lag"), HCA_MODE)
+def test_unknown_ids_are_named(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("scc_roce_lag"), HCA_MODE)
     with pytest.raises(UnknownDeviceError) as info:
         pool.allocate(["3", "1000", "x"])
     assert (
@@ -229,8 +229,8 @@ def test_unknown_ids_are_named(make_tree: MakeTree) -> None:
     )
 
 
-def test_unknown_vf_is_named(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
+def test_unknown_vf_is_named(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
     with pytest.raises(UnknownDeviceError) as info:
         pool.allocate(["0000:3b:00.0"])
     assert str(info.value) == (
@@ -239,14 +239,14 @@ def test_unknown_vf_is_named(make_tree: MakeTree) -> None:
     )
 
 
-def test_an_empty_request_is_refused(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("irdma"), HCA_MODE)
+def test_an_empty_request_is_refused(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("irdma"), HCA_MODE)
     with pytest.raises(UnknownDeviceError, match="names no device ID"):
         pool.allocate([])
 
 
-def test_a_missing_uverbs_node_fails_naming_it(make_tree: MakeTree) -> None:
-    tree = make_tree("broken")
+def test_a_missing_uverbs_node_fails_naming_it(shared_tree: MakeTree) -> None:
+    tree = shared_tree("broken")
     pool = only_pool(tree, HCA_MODE)
     with pytest.raises(MissingDeviceNodeError) as info:
         pool.allocate(["0"])
@@ -320,9 +320,9 @@ def preferred(
 
 
 @pytest.fixture
-def two_numa_exclusive(make_tree: MakeTree) -> ResourcePool:
+def two_numa_exclusive(shared_tree: MakeTree) -> ResourcePool:
     return only_pool(
-        make_tree("ib_two_numa"),
+        shared_tree("ib_two_numa"),
         pool_format({"resourceName": "ib", "allocation": "exclusive", "selectors": {}}),
     )
 
@@ -343,8 +343,8 @@ def test_preferred_prefers_a_numa_node_that_can_supply_everything(two_numa_exclu
     assert preferred(two_numa_exclusive, 2, available=["0", "1", "3"]) == ["1", "3"]
 
 
-def test_preferred_spreads_over_hcas_within_a_numa_node(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), HCA_MODE)  # five HCAs on NUMA 0
+def test_preferred_spreads_over_hcas_within_a_numa_node(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), HCA_MODE)  # five HCAs on NUMA 0
     assert preferred(pool, 3) == ["0", "1", "2"]
     assert preferred(pool, 3, must=["0", "5"]) == ["0", "5", "1"]
     assert preferred(pool, 7) == ["0", "1", "2", "3", "4", "5", "6"]
@@ -358,15 +358,15 @@ def test_preferred_returns_must_include_and_never_more_than_available(
     assert preferred(two_numa_exclusive, 2, available=["nope", "6", "8"]) == ["6", "8"]
 
 
-def test_preferred_over_vfs_and_devices_without_numa(make_tree: MakeTree) -> None:
-    vfs = only_pool(make_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
+def test_preferred_over_vfs_and_devices_without_numa(shared_tree: MakeTree) -> None:
+    vfs = only_pool(shared_tree("sriov_cx5"), {"mode": "sriov", "pfNetdevices": ["ens2f0"]})
     assert preferred(vfs, 2, must=["0000:3b:00.4"]) == ["0000:3b:00.4", "0000:3b:00.2"]
-    erdma = only_pool(make_tree("erdma"), HCA_MODE)
+    erdma = only_pool(shared_tree("erdma"), HCA_MODE)
     assert preferred(erdma, 2) == ["0", "1"]
 
 
-def test_preferred_can_hand_out_every_id(make_tree: MakeTree) -> None:
-    pool = only_pool(make_tree("sriov_cx5"), HCA_MODE)
+def test_preferred_can_hand_out_every_id(shared_tree: MakeTree) -> None:
+    pool = only_pool(shared_tree("sriov_cx5"), HCA_MODE)
     assert len(preferred(pool, 1000)) == 1000
 
 

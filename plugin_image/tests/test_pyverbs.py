@@ -104,8 +104,8 @@ def test_every_shape_has_an_expectation() -> None:
 
 @needs_libibverbs
 @pytest.mark.parametrize("shape", sorted(EXPECTED_NAMES))
-def test_libibverbs_and_sysfs_discovery_agree(make_tree: MakeTree, shape: str) -> None:
-    tree = make_tree(shape)
+def test_libibverbs_and_sysfs_discovery_agree(shared_tree: MakeTree, shape: str) -> None:
+    tree = shared_tree(shape)
     devices = verbs_devices(tree)
     assert [device.name for device in devices] == EXPECTED_NAMES[shape]
     hcas = discover(tree.sysfs_root, tree.dev_root)
@@ -129,8 +129,8 @@ def test_the_cross_check_names_a_device_libibverbs_cannot_see(make_tree: MakeTre
 
 
 @needs_libibverbs
-def test_discover_command_reports_libibverbs_agreement(make_tree: MakeTree) -> None:
-    tree = make_tree("ib_two_numa")
+def test_discover_command_reports_libibverbs_agreement(shared_tree: MakeTree) -> None:
+    tree = shared_tree("ib_two_numa")
     result = run_in_namespace(
         tree,
         SYSTEM_PYTHON,
