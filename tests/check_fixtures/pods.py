@@ -5,6 +5,11 @@ eRDMA (iWARP) nodes for the ``-R`` path.
 
 from __future__ import annotations
 
+import atexit
+import functools
+import os
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,9 +34,10 @@ def failed(relative: str, rc: int = 1) -> ExecResult:
 
 
 def bandwidth(
-    client: str = "perftest/read_bw_client_roce_q30_gbits.txt", **changes: Any
+    report: str = "perftest/read_bw_client_roce_q30_gbits.txt", **changes: Any
 ) -> PerftestBehaviour:
-    behaviour = PerftestBehaviour(client=ok(client), server=ok("perftest/read_bw_server_roce_q30_gbits.txt"))
+    """The client gets ``report``; ``changes`` replace any field (``client=...`` for a failing client)."""
+    behaviour = PerftestBehaviour(client=ok(report), server=ok("perftest/read_bw_server_roce_q30_gbits.txt"))
     return replace(behaviour, **changes)
 
 
@@ -39,9 +45,20 @@ def latency() -> PerftestBehaviour:
     return PerftestBehaviour(client=ok("perftest/read_lat_client_roce.txt"), server=ExecResult(0, "", ""))
 
 
-def scc_sysfs(
-    root: Path, index: int, *, host_network: bool, zero_gids: bool = False, first_gid: int = 0
-) -> Path:
+@functools.cache
+def _trees_root() -> Path:
+    """Where the trees live for the whole test run: each has ~800 files, so they are built once, on tmpfs
+    when there is one (creating files on this machine's disk-backed /tmp takes milliseconds each)."""
+    shm = "/dev/shm"
+    root = Path(
+        tempfile.mkdtemp(prefix="ack-rdma-check-sysfs-", dir=shm if os.access(shm, os.W_OK) else None)
+    )
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
+
+
+@functools.cache
+def scc_sysfs(index: int, *, host_network: bool, zero_gids: bool = False, first_gid: int = 0) -> Path:
     """mlx5_bond_0 as a pod on node ``index`` reads it; its PF netdev shows only on the host network."""
     gids = () if zero_gids else sysfs_tree.roce_gids(NODE_IPS[index], LINK_LOCAL[index], "bond0", first_gid)
     device = sysfs_tree.DeviceSpec(
@@ -50,10 +67,11 @@ def scc_sysfs(
         netdevs={"eth0": MACS[index]} if host_network else {},
         ports={1: sysfs_tree.PortSpec(gids=gids)},
     )
-    return sysfs_tree.build(root / f"sys-{index}", [device])
+    name = f"scc-{index}-{'host' if host_network else 'pod'}-{'zero' if zero_gids else first_gid}"
+    return sysfs_tree.build(_trees_root() / name, [device])
 
 
-def roce_pod(tmp: Path, index: int, *, host_network: bool = False, **changes: Any) -> FakePod:
+def roce_pod(index: int, *, host_network: bool = False, **changes: Any) -> FakePod:
     """The server (index 0) or client (index 1) test pod on an SCC node."""
     pod = FakePod(
         name=f"rdma-test-{index}",
@@ -62,16 +80,31 @@ def roce_pod(tmp: Path, index: int, *, host_network: bool = False, **changes: An
         host_network=host_network,
         labels={"app.kubernetes.io/name": "rdma-test"},
         ibv_devinfo=ok("ibv_devinfo/scc_roce_lag_active.txt"),
-        sysfs_root=scc_sysfs(tmp, index, host_network=host_network),
+        sysfs_root=scc_sysfs(index, host_network=host_network),
         addresses={"bond0": f"{NODE_IPS[index]}/20"} if host_network else {},
         tools={"ib_read_bw": bandwidth(), "ib_read_lat": latency()},
     )
     return replace(pod, **changes)
 
 
-def erdma_pod(tmp: Path, index: int, *, host_network: bool = True) -> FakePod:
+def erdma_pod(index: int, *, host_network: bool = True) -> FakePod:
     """A pod on a g8i node with an Alibaba eRDMA device (iWARP), whose netdev is the primary ENI eth0."""
     ipv4 = f"192.168.5.{30 + index}"
+    return FakePod(
+        name=f"rdma-test-{index}",
+        node=f"cn-hangzhou.{ipv4}",
+        pod_ip=ipv4 if host_network else POD_IPS[index],
+        host_network=host_network,
+        ibv_devinfo=ok("ibv_devinfo/erdma_iwarp_active.txt"),
+        sysfs_root=_erdma_sysfs(index, host_network),
+        addresses={"eth0": f"{ipv4}/24"} if host_network else {},
+        tools={"ib_read_bw": bandwidth("perftest/read_bw_client_erdma_rdma_cm_gbits.txt")},
+    )
+
+
+@functools.cache
+def _erdma_sysfs(index: int, host_network: bool) -> Path:
+    mac = f"00:16:3e:ca:56:{12 + index:02x}"
     device = sysfs_tree.DeviceSpec(
         ibdev="erdma_0",
         pci="0000:00:06.0",
@@ -80,22 +113,13 @@ def erdma_pod(tmp: Path, index: int, *, host_network: bool = True) -> FakePod:
         vendor="0x1ded",
         device="0x107f",
         driver="erdma",
-        netdevs={"eth0": f"00:16:3e:ca:56:{12 + index:02x}"} if host_network else {},
+        netdevs={"eth0": mac} if host_network else {},
         # An iWARP GID is the MAC padded with zeros; there are no RoCE GID attributes.
-        ports={
-            1: sysfs_tree.PortSpec(
-                gids=[sysfs_tree.Gid(0, f"0016:3eca:56{12 + index:02x}:0000:0000:0000:0000:0000", "", "")],
-                gid_attrs=False,
-            )
-        },
+        ports={1: sysfs_tree.PortSpec(gids=[sysfs_tree.Gid(0, _iwarp_gid(mac), "", "")], gid_attrs=False)},
     )
-    return FakePod(
-        name=f"rdma-test-{index}",
-        node=f"cn-hangzhou.{ipv4}",
-        pod_ip=ipv4 if host_network else POD_IPS[index],
-        host_network=host_network,
-        ibv_devinfo=ok("ibv_devinfo/erdma_iwarp_active.txt"),
-        sysfs_root=sysfs_tree.build(tmp / f"sys-{index}", [device]),
-        addresses={"eth0": f"{ipv4}/24"} if host_network else {},
-        tools={"ib_read_bw": bandwidth("perftest/read_bw_client_erdma_rdma_cm_gbits.txt")},
-    )
+    return sysfs_tree.build(_trees_root() / f"erdma-{index}-{'host' if host_network else 'pod'}", [device])
+
+
+def _iwarp_gid(mac: str) -> str:
+    digits = mac.replace(":", "")
+    return f"{digits[0:4]}:{digits[4:8]}:{digits[8:12]}:0000:0000:0000:0000:0000"
