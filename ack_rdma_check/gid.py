@@ -145,7 +145,7 @@ def _no_roce_v2_reason(port: SysfsPort, where: str, host_network: bool) -> str:
         return (
             f"{where}: every GID the pod sees is zero, which means an overlay pod network (Flannel/Calico); "
             "RoCE needs the RDMA netdev's GIDs: run the test pods with host network (--rdma-cm --create, or "
-            "host network for the test pods in the stack config) or attach the RDMA NIC by macvlan (Multus)"
+            "testPodHostNetwork: true in the stack config) or attach the RDMA NIC by macvlan (Multus)"
         )
     kinds = sorted({entry.type or "unknown type" for entry in port.gids.values() if not entry.zero})
     return f"{where}: the RDMA port has no RoCE v2 GID bound to a netdev (found: {', '.join(kinds)})"

@@ -183,8 +183,9 @@ class PodChoice:
 
 
 def resolve_target(choice: PodChoice, outputs: StackOutputs) -> PodTarget:
-    names = _test_pod_names(outputs)
-    namespace = choice.namespace or _test_pod_namespace(outputs) or DEFAULT_NAMESPACE
+    test_pods = _test_pods_output(outputs)
+    names: list[str] = list(test_pods["names"]) if test_pods else []
+    namespace = choice.namespace or (test_pods["namespace"] if test_pods else None) or DEFAULT_NAMESPACE
     if choice.create:
         if choice.selector is not None:
             raise UsageError("--selector and --create exclude each other: --create makes the builder's pods.")
@@ -193,13 +194,18 @@ def resolve_target(choice: PodChoice, outputs: StackOutputs) -> PodTarget:
         )
     if choice.selector is not None:
         return PodTarget(namespace, selector=choice.selector)
-    if names:
-        return PodTarget(namespace, names=tuple(names))
-    raise UsageError(
-        f"No test pods known: {outputs.origin} has no testPods output (test pods are off in the stack "
-        "config). Pass --create to create them for this check, or --selector (with --namespace) to pick two "
-        "pods."
-    )
+    if test_pods is None:
+        raise UsageError(
+            f"No test pods known: {outputs.origin} has no testPods output. Pass --create to create the test "
+            "pods for this check, or --selector (with --namespace) to pick two pods."
+        )
+    if test_pods.get("enabled") is False:
+        raise UsageError(
+            f"The stack's test pods are off (testPods.enabled is false in {outputs.origin}). Run with "
+            "--create to create them for this check and delete them afterwards, or set testPods: true in the "
+            "stack config and run pulumi up."
+        )
+    return PodTarget(namespace, names=tuple(names))
 
 
 def _test_pods_output(outputs: StackOutputs) -> Mapping[str, Any] | None:
@@ -218,16 +224,6 @@ def _test_pods_output(outputs: StackOutputs) -> Mapping[str, Any] | None:
             '{"namespace": "...", "names": ["<server>", "<client>"]}. Re-export the stack outputs.'
         )
     return value
-
-
-def _test_pod_names(outputs: StackOutputs) -> list[str]:
-    value = _test_pods_output(outputs)
-    return list(value["names"]) if value is not None else []
-
-
-def _test_pod_namespace(outputs: StackOutputs) -> str | None:
-    value = _test_pods_output(outputs)
-    return str(value["namespace"]) if value is not None else None
 
 
 def _create_spec(
@@ -251,6 +247,7 @@ def _create_spec(
         node_selector=spec.get("nodeSelector") or rdma_node_selector(),
         host_network=choice.host_network,
         tolerations=tuple(spec.get("tolerations") or ()),
+        image_pull_secrets=tuple(secret["name"] for secret in spec.get("imagePullSecrets") or ()),
     )
 
 

@@ -144,8 +144,7 @@ def _last_row(text: str, header_marker: str) -> tuple[str, dict[str, str], str]:
             continue
         if not columns or not stripped or set(stripped) == {"-"}:
             continue
-        if after_header is None:
-            after_header = stripped
+        after_header = stripped
         values = stripped.split()
         if not values[0].isdigit():
             continue  # warnings such as "Conflicting CPU frequency values detected" land here
@@ -153,7 +152,7 @@ def _last_row(text: str, header_marker: str) -> tuple[str, dict[str, str], str]:
             raise ReportParseError(f"expected {len(columns)} columns ({header}), got {len(values)}", stripped)
         found = (dict(zip(columns, values, strict=True)), stripped)
     if not columns:
-        raise ReportParseError("no perftest report header in the output", _last_line(text))
+        raise ReportParseError("no perftest report header in the output", last_line(text))
     if found is None:
         raise ReportParseError("no data row after the report header", after_header or header)
     return header, found[0], found[1]
@@ -176,6 +175,7 @@ def _optional_column(row: dict[str, str], header: str, prefix: str, line: str) -
     return None
 
 
-def _last_line(text: str) -> str:
+def last_line(text: str) -> str:
+    """The last non-blank line, the one that usually says what went wrong."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"

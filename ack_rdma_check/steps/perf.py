@@ -12,6 +12,7 @@ from ack_rdma_check.perftest import (
     BandwidthReport,
     LatencyReport,
     ReportParseError,
+    last_line,
     parse_bandwidth,
     parse_latency,
 )
@@ -96,7 +97,7 @@ def _client_until_served(
         diagnosis = diagnose(result.output)
         client = f"{tool} client in {plan.client.where}"
         if diagnosis is None:
-            raise SetupError(f"{client} exited {result.rc}: {_last_line(result.output)!r}")
+            raise SetupError(f"{client} exited {result.rc}: {last_line(result.output)!r}")
         if not diagnosis.retryable:
             raise SetupError(diagnosis.reason(client))
         ended = server.wait(timing.retry_interval)
@@ -114,13 +115,8 @@ def _server_failure(tool: str, plan: RunPlan, ended: ExecResult) -> str:
     diagnosis = diagnose(ended.output)
     if diagnosis is not None:
         return diagnosis.reason(server)
-    return f"{server} exited {ended.rc} before the client connected: {_last_line(ended.output)!r}"
+    return f"{server} exited {ended.rc} before the client connected: {last_line(ended.output)!r}"
 
 
 def _attempts(count: int) -> str:
     return "" if count == 1 else f" ({count} client attempts)"
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"

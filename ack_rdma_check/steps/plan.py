@@ -47,7 +47,7 @@ def make_plan(
             why = "iWARP connects through RDMA_CM" if server.iwarp else "--rdma-cm was given"
             raise SetupError(
                 f"{why}, and RDMA_CM cannot use the pod network's address: run host-network test pods "
-                "(--rdma-cm --create, or host network for the test pods in the stack config) so the server "
+                "(--rdma-cm --create, or testPodHostNetwork: true in the stack config) so the server "
                 "is reached on its node's RDMA netdev (bond0)"
             )
         address = _server_address(cluster, server, exec_timeout)

@@ -34,7 +34,8 @@ def locate(cluster: Cluster, target: PodTarget, log: StepLog, created: list[PodR
             missing = [str(ref) for ref in refs if cluster.read(ref) is None]
             if missing:
                 raise SetupError(
-                    f"pod {', '.join(missing)} does not exist: turn the test pods on in the stack config, "
+                    f"pod {', '.join(missing)} does not exist: turn the test pods on (testPods: true in the "
+                    "stack config), "
                     "or run with --create to create them for this check"
                 )
             note.detail = f"{_names(refs)} in {target.namespace}"
