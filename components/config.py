@@ -131,6 +131,7 @@ class _Parser:
         self.secrets = secrets
         self.stack = stack
         self.problems: list[str] = []
+        self.vpc_network: ipaddress.IPv4Network | None = None
 
     # -- reporting and typed reading --------------------------------------------------------------------
     def problem(self, key: str, text: str) -> None:
@@ -205,7 +206,7 @@ class _Parser:
             api_server_cidrs=self.ingress_cidrs("apiServerIngressCidrs"),
             tags=tags,
         )
-        cluster = self.cluster(name_prefix, tags, network)
+        cluster = self.cluster(name_prefix, tags)
         login = self.login()
         plugin_json, resource_names = self.plugin_config()
         images, plugin_image, tools_image, pull_secret = self.images(region or "")
@@ -221,6 +222,7 @@ class _Parser:
         if not _DNS_LABEL.match(test_namespace):
             self.problem("testPodNamespace", f"{test_namespace!r} is not a namespace name; use a DNS label.")
         test_pods_enabled = bool(self.value("testPods"))
+        test_host_network = bool(self.value("testPodHostNetwork"))
         node_count = sum(pool.node_count for pool in node_pools)
         if test_pods_enabled and node_pools and node_count < MIN_TEST_NODES:
             self.problem(
@@ -255,7 +257,7 @@ class _Parser:
             namespace=test_namespace,
             image=tools_image,
             resource_name=resource_names[0],
-            host_network=bool(self.value("testPodHostNetwork")),
+            host_network=test_host_network,
             tolerations=toleration_maps,
             image_pull_secrets=pull_secrets,
         )
@@ -300,17 +302,19 @@ class _Parser:
                 "vswitchCidr", f"{vswitch} lies outside the VPC ({vpc}); pick a range inside vpcCidr."
             )
         zone_id = self.value("zoneId") or None
+        first_types = node_pools[0].instance_types if node_pools else ()
+        self.vpc_network = vpc
         return NetworkArgs(
             name_prefix=name_prefix,
             vpc_cidr=str(vpc or defaults.VPC_CIDR),
             vswitch_cidr=str(vswitch or defaults.VSWITCH_CIDR),
             zone_id=zone_id,
-            zone_instance_type=node_pools[0].instance_types[0] if node_pools else defaults.INSTANCE_TYPES[0],
+            zone_instance_type=first_types[0] if first_types else defaults.INSTANCE_TYPES[0],
             tags=tags,
         )
 
-    def cluster(self, name_prefix: str, tags: Mapping[str, str], network: NetworkArgs) -> AckClusterArgs:
-        ranges = {"vpcCidr": _network(network.vpc_cidr)}
+    def cluster(self, name_prefix: str, tags: Mapping[str, str]) -> AckClusterArgs:
+        ranges = {"vpcCidr": self.vpc_network}
         for name in ("podCidr", "serviceCidr"):
             ranges[name] = self.cidr(name)
         names = list(ranges)
