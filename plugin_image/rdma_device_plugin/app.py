@@ -45,12 +45,19 @@ class ResourcePlugin:
         devices = self.pool.devices()
         if changed:
             healthy = sum(device.healthy for device in devices)
-            log.info("%s: %d devices, %d healthy", self.resource_name, len(devices), healthy)
+            log.info(
+                "%s: %d devices, %d healthy",
+                self.resource_name,
+                len(devices),
+                healthy,
+                extra={"resource": self.resource_name},
+            )
         # Once per stretch of emptiness, not once per rediscovery: an empty node is a normal state.
         if not devices and not self._empty_logged:
             log.warning(
                 "%s: no RDMA device on this node matches this resource; advertising 0 devices and staying up",
                 self.resource_name,
+                extra={"resource": self.resource_name},
             )
         self._empty_logged = not devices
         return changed
@@ -62,7 +69,12 @@ class ResourcePlugin:
         await register(
             self._device_plugin_dir, self.pool.config.socket_name, self.resource_name, plugin_options()
         )
-        log.info("registered %s with kubelet (endpoint %s)", self.resource_name, self.pool.config.socket_name)
+        log.info(
+            "registered %s with kubelet (endpoint %s)",
+            self.resource_name,
+            self.pool.config.socket_name,
+            extra={"resource": self.resource_name},
+        )
 
     async def stop(self) -> None:
         await self.server.stop(STOP_GRACE)

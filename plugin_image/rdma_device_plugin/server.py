@@ -81,7 +81,8 @@ class PluginServer:
         except PluginServerError:
             await self.stop(grace=0)
             raise
-        log.info("serving %s on %s", self.feed.pool.config.resource_name, path)
+        resource = self.feed.pool.config.resource_name
+        log.info("serving %s on %s", resource, path, extra={"resource": resource})
 
     async def _self_dial(self) -> None:
         # kubelet dials back inside Register: prove the socket answers before asking it to.

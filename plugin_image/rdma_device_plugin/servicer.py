@@ -41,10 +41,7 @@ STATUS_OF_ERROR: dict[type[AllocationError], grpc.StatusCode] = {
 
 
 def status_of(error: AllocationError) -> grpc.StatusCode:
-    for cls in type(error).__mro__:
-        if cls in STATUS_OF_ERROR:
-            return STATUS_OF_ERROR[cls]
-    raise AssertionError(f"{type(error).__name__} is not an AllocationError")  # unreachable by typing
+    return next(STATUS_OF_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_OF_ERROR)
 
 
 class DeviceFeed:
@@ -144,6 +141,7 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
                 self._pool.config.resource_name,
                 ",".join(container.devices_ids),
                 ",".join(allocation.device_nodes),
+                extra={"resource": self._pool.config.resource_name},
             )
         return response
 
@@ -181,5 +179,8 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         self, context: grpc.aio.ServicerContext[Any, Any], rpc: str, error: AllocationError
     ) -> NoReturn:
         code = status_of(error)
-        log.warning("%s refused for %s: %s: %s", rpc, self._pool.config.resource_name, code.name, error)
+        resource = self._pool.config.resource_name
+        log.warning(
+            "%s refused for %s: %s: %s", rpc, resource, code.name, error, extra={"resource": resource}
+        )
         await context.abort(code, str(error))
