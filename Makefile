@@ -11,6 +11,7 @@ BOOTSTRAP_PYTHON ?= python3
 help:
 	@echo "make setup              create venv/ with the Pulumi program, dev tools and the plugin (editable)"
 	@echo "make preview STACK=dev  offline plan of a stack under Pulumi's mock engine (no CLI, no credentials)"
+	@echo "make scan STACK=dev     checkov over build/<stack>/manifests (its own venv in build/tools/)"
 	@echo "make test               ruff, mypy and the whole pytest suite"
 	@echo "make lint               ruff and mypy only"
 	@echo "make bench              run every benchmark in bench/ (prints tables, writes bench/results/*.json)"
@@ -27,6 +28,10 @@ setup: $(STAMP)
 
 preview: $(STAMP)
 	@echo "make preview: the offline plan is not built yet (see the review-workflow issue)." >&2; exit 2
+
+.PHONY: scan
+scan:
+	scripts/scan-manifests.sh build/$(STACK)/manifests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
