@@ -1,0 +1,136 @@
+"""Construction logic that needs no engine: builders and the small pure functions of the components."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import yaml
+
+from components.cluster import newest_version
+from components.images import image_tag, personal_registry_host
+from components.k8s_objects import (
+    DevicePluginSpec,
+    TestPodSpec,
+    build_daemon_set,
+    build_registry_pull_secret,
+    build_test_pods,
+    manifests_yaml,
+)
+from components.network import first_zone
+from components.node_pool import Taint, memlock_user_data, node_labels
+from components.security import ClusterSecurityGroupArgs, rule_specs
+from components.test_pods import perftest_commands
+
+
+def test_test_pods_are_a_pair_forced_apart() -> None:
+    pods = build_test_pods(TestPodSpec(image="registry.cn-shanghai.aliyuncs.com/ns/tools:1", name_prefix="t"))
+    assert [pod["metadata"]["name"] for pod in pods] == ["t-0", "t-1"]
+    for pod in pods:
+        (term,) = pod["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term["topologyKey"] == "kubernetes.io/hostname"
+        assert term["labelSelector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+        assert pod["spec"]["containers"][0]["command"] == ["sleep", "infinity"]
+        assert "hostNetwork" not in pod["spec"]
+
+
+def test_host_network_test_pods_keep_cluster_dns() -> None:
+    (pod, _) = build_test_pods(TestPodSpec(image="r.example.com/t:1", host_network=True))
+    assert pod["spec"]["hostNetwork"] is True
+    assert pod["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
+
+
+def test_perftest_commands_point_the_client_at_the_server() -> None:
+    commands = perftest_commands(TestPodSpec(image="r.example.com/t:1", namespace="rdma"))
+    assert commands["server"] == "kubectl exec -n rdma rdma-test-0 -- ib_read_bw -q 30"
+    assert commands["client"] == (
+        "kubectl exec -n rdma rdma-test-1 -- ib_read_bw -q 30 "
+        "\"$(kubectl get pod -n rdma rdma-test-0 -o jsonpath='{.status.podIP}')\""
+    )
+
+
+def test_a_changed_plugin_config_rolls_the_daemonset() -> None:
+    first = build_daemon_set(DevicePluginSpec(config_json='{"mode": "hca"}\n', image="r.example.com/p:1"))
+    second = build_daemon_set(DevicePluginSpec(config_json='{"mode": "sriov"}\n', image="r.example.com/p:1"))
+    annotations = [ds["spec"]["template"]["metadata"]["annotations"] for ds in (first, second)]
+    assert annotations[0] != annotations[1]
+
+
+def test_pull_secret_carries_a_docker_config_for_the_host() -> None:
+    secret = build_registry_pull_secret(
+        namespace="ns", name="s", host="registry.example.com", username="u", password="p"
+    )
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    auth = json.loads(secret["stringData"][".dockerconfigjson"])["auths"]["registry.example.com"]
+    assert base64.b64decode(auth["auth"]) == b"u:p"
+
+
+def test_manifests_yaml_round_trips() -> None:
+    pods = build_test_pods(TestPodSpec(image="r.example.com/t:1"))
+    assert list(yaml.safe_load_all(manifests_yaml(pods))) == pods
+
+
+def test_newest_version_compares_numbers_not_text() -> None:
+    assert newest_version(["1.9.10-aliyun.1", "1.31.1-aliyun.1", "1.31.10-aliyun.1", "1.31.9-aliyun.2"]) == (
+        "1.31.10-aliyun.1"
+    )
+    with pytest.raises(Exception, match="ack-rdma:kubernetesVersion"):
+        newest_version([])
+
+
+def test_no_zone_selling_the_type_is_a_clear_error() -> None:
+    assert first_zone(["cn-shanghai-b", "cn-shanghai-e"], "ecs.scch5.16xlarge") == "cn-shanghai-b"
+    with pytest.raises(Exception, match=r"ecs\.scch5\.16xlarge .* ack-rdma:zoneId"):
+        first_zone([], "ecs.scch5.16xlarge")
+
+
+def test_node_labels_are_sorted_and_always_mark_rdma() -> None:
+    assert node_labels({"zz": "1", "a/b": "2"}) == [
+        {"key": "a/b", "value": "2"},
+        {"key": "aliyun.accelerator/rdma", "value": "true"},
+        {"key": "zz", "value": "1"},
+    ]
+    assert node_labels({"aliyun.accelerator/rdma": "false"}) == [
+        {"key": "aliyun.accelerator/rdma", "value": "true"}
+    ]
+
+
+def test_taints_become_matching_tolerations() -> None:
+    assert Taint("rdma", "NoSchedule", "true").toleration() == {
+        "key": "rdma",
+        "operator": "Equal",
+        "value": "true",
+        "effect": "NoSchedule",
+    }
+    assert Taint("rdma", "NoExecute").toleration() == {
+        "key": "rdma",
+        "operator": "Exists",
+        "effect": "NoExecute",
+    }
+
+
+def test_memlock_user_data_is_a_shell_script_for_containerd() -> None:
+    script = base64.b64decode(memlock_user_data()).decode()
+    assert script.startswith("#!/bin/bash\n")
+    assert "[Service]\nLimitMEMLOCK=infinity\n" in script
+
+
+def test_security_rules_open_only_listed_cidrs() -> None:
+    assert [
+        (rule.type, rule.cidr_ip, rule.from_group) for rule in rule_specs(ClusterSecurityGroupArgs())
+    ] == [
+        ("ingress", None, True),
+        ("egress", "0.0.0.0/0", False),
+    ]
+    rules = rule_specs(ClusterSecurityGroupArgs(ssh_cidrs=("10.0.0.0/8",), api_server_cidrs=("1.2.3.4/32",)))
+    assert [(rule.port_range, rule.cidr_ip) for rule in rules[2:]] == [
+        ("22/22", "10.0.0.0/8"),
+        ("6443/6443", "1.2.3.4/32"),
+    ]
+
+
+def test_image_tags_carry_the_registry_host() -> None:
+    assert image_tag(personal_registry_host("cn-shanghai"), "ns", "repo", "1.0") == (
+        "registry.cn-shanghai.aliyuncs.com/ns/repo:1.0"
+    )
