@@ -4,6 +4,7 @@ pools, attached instances, preview. Every Kubernetes object any of them declares
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import kubernetes_validate
@@ -15,7 +16,7 @@ from components.images import enterprise_credentials
 from components.offline_run import ProgramRun, is_secret, reveal
 from components.stack_files import ENCRYPTED_PLACEHOLDER, load_stack_settings
 
-from .conftest import RunStack
+RunStack = Callable[..., ProgramRun]
 
 SCHEMA_VERSION = kubernetes_validate.latest_version()
 PERSONAL = {"registryEdition": "personal", "registryUsername": "ops@example.com", "registryHost": None}
