@@ -16,15 +16,22 @@ from typing import NoReturn, TextIO
 
 from rich.console import Console
 
-from ack_rdma_check import inputs, kube
+from ack_rdma_check import inputs
 from ack_rdma_check.errors import UsageError
 from ack_rdma_check.perftest import DEFAULT_PORT, DEFAULT_QPS
 from ack_rdma_check.report import RichProgress, print_summary, to_json
 from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
 from ack_rdma_check.steps.perf import RunTiming
-from ack_rdma_check.transport import Cluster
+from ack_rdma_check.transport import Cluster, Kubeconfig
 
-Connect = Callable[[kube.Kubeconfig], Cluster]
+Connect = Callable[[Kubeconfig], Cluster]
+
+
+def connect_with_kubernetes_client(kubeconfig: Kubeconfig) -> Cluster:
+    # Imported here: the Kubernetes client takes seconds to import, and bad input never needs it.
+    from ack_rdma_check import kube  # noqa: PLC0415
+
+    return kube.connect(kubeconfig)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(
     argv: Sequence[str],
     environ: Mapping[str, str],
-    connect: Connect = kube.connect,
+    connect: Connect = connect_with_kubernetes_client,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:

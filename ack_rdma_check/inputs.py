@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from ack_rdma_check.errors import UsageError
-from ack_rdma_check.kube import Kubeconfig
 from ack_rdma_check.steps.pods import PodTarget
+from ack_rdma_check.transport import Kubeconfig
 from components.k8s_objects import DEFAULT_RESOURCE_NAME, TestPodSpec, build_test_pods, rdma_node_selector
 
 DEFAULT_MIN_GBITS = 40.0

@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -24,7 +23,7 @@ from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
 
 from ack_rdma_check.errors import SetupError, UsageError
-from ack_rdma_check.transport import ExecResult, ExecTimeoutError, PodRef, PodState
+from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
 
 _POLL_SECONDS = 0.5
 _STOP_SECONDS = 10.0
@@ -36,15 +35,6 @@ _HINTS = {
 }
 # `$$` of the shell is the PID the command keeps after `exec`: printed first, it lets stop() kill it.
 _WITH_PID = 'echo "$$"; exec "$@"'
-
-
-@dataclass(frozen=True)
-class Kubeconfig:
-    """Where the kubeconfig came from (for messages) and either its path(s) or its parsed content."""
-
-    origin: str
-    path: str | None = None
-    content: Mapping[str, Any] | None = None
 
 
 def connect(kubeconfig: Kubeconfig) -> KubeCluster:

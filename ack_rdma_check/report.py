@@ -32,7 +32,7 @@ class RichProgress:
             self._status.stop()
             self._status = None
         self._console.print(
-            f"{_MARK[result.outcome]} {result.name} ({result.seconds:.1f} s): {result.detail}"
+            f"{_MARK[result.outcome]} {result.name} ({result.seconds:.1f} s): {result.detail}", soft_wrap=True
         )
 
 
@@ -58,11 +58,13 @@ def print_summary(result: CheckResult, console: Console) -> None:
         table.add_row(step.name, _MARK[step.outcome], step.detail)
     console.print(table)
     if result.plan is not None:
-        console.print(f"server: {' '.join(result.plan.server_params.bw_argv())}", markup=False)
+        console.print(
+            f"server: {' '.join(result.plan.server_params.bw_argv())}", markup=False, soft_wrap=True
+        )
         console.print(
             f"client: {' '.join(result.plan.client_params.bw_argv(result.plan.address))}", markup=False
         )
-    console.print(verdict_line(result), markup=False)
+    console.print(verdict_line(result), markup=False, soft_wrap=True)
 
 
 def to_json(result: CheckResult) -> dict[str, Any]:

@@ -11,6 +11,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
+@dataclass(frozen=True)
+class Kubeconfig:
+    """Where the kubeconfig came from (for messages) and either its path(s) or its parsed content."""
+
+    origin: str
+    path: str | None = None
+    content: Mapping[str, Any] | None = None
+
+
 @dataclass(frozen=True, order=True)
 class PodRef:
     namespace: str
