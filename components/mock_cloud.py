@@ -190,14 +190,11 @@ class MockCloud(pulumi.runtime.Mocks):
     def _image(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         tags = list(args.inputs.get("tags", []))
         digest = "sha256:" + _digest(*tags, str(args.inputs.get("target", "")))
-        pushed = bool(args.inputs.get("push"))
-        return digest, {
-            **args.inputs,
-            "digest": digest,
-            # docker-build only reports a ref (tag@digest) for an image it pushed.
-            "ref": f"{tags[0]}@{digest}" if tags and pushed else "",
-            "contextHash": _digest(str(args.inputs.get("context", ""))),
-        }
+        state = {**args.inputs, "contextHash": _digest(str(args.inputs.get("context", "")))}
+        if not args.inputs.get("push"):
+            # Not pushed (a preview): no digest yet, and docker-build's ref is then one of the tags.
+            return digest, {**state, "ref": tags[0] if tags else ""}
+        return digest, {**state, "digest": digest, "ref": f"{tags[0]}@{digest}" if tags else ""}
 
     # -- Kubernetes -------------------------------------------------------------------------------------
     def _kubernetes_provider(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:

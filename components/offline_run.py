@@ -75,6 +75,11 @@ class DeclaredResource:
     custom_timeouts: Mapping[str, str]
     additional_secret_outputs: tuple[str, ...]
 
+    @property
+    def computed(self) -> dict[str, Any]:
+        """Outputs that are not inputs: what only the provider knows after deployment (ids, digests...)."""
+        return {key: value for key, value in self.outputs.items() if key not in self.inputs}
+
 
 @dataclass(frozen=True)
 class Invocation:

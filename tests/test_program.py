@@ -415,3 +415,11 @@ def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: Progra
     server, client = described["names"]
     assert commands["server"].endswith(f"{server} -- ib_read_bw -q 30")
     assert f"{client} -- ib_read_bw -q 30 " in commands["client"] and server in commands["client"]
+
+
+def test_outputs_known_only_after_deployment_are_told_apart(stack_run: ProgramRun) -> None:
+    cluster = stack_run.one(CLUSTER)
+    assert {"vpcId", "connections", "certificateAuthorities"} <= set(cluster.computed)
+    assert "clusterSpec" not in cluster.computed
+    assert cluster.computed["vpcId"] == stack_run.one("alicloud:vpc/network:Network").id
+    assert set(stack_run.one(NODE_POOL).computed) == {"nodePoolId", "scalingGroupId"}

@@ -134,6 +134,12 @@ def test_preview_neither_pushes_nor_needs_the_push(run_stack: RunStack) -> None:
     run = run_stack("dev", preview=True)
     images = run.of_type("docker-build:index:Image")
     assert images and all(image.inputs["push"] is False for image in images)
+    # Nothing pushed, so no digest: the objects name the tag the deploy will push.
+    (plugin_tag,) = next(image for image in images if image.inputs["target"] == "plugin").inputs["tags"]
+    daemon_set = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])
+    assert daemon_set["template"]["spec"]["containers"][0]["image"] == plugin_tag
+    assert reveal(run.outputs["pluginImage"]) == plugin_tag
+    assert "@sha256:" not in reveal(run.outputs["testPodManifest"])
 
 
 def test_listed_ingress_cidrs_open_exactly_their_ports(run_stack: RunStack) -> None:
