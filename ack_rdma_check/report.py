@@ -58,12 +58,13 @@ def print_summary(result: CheckResult, console: Console) -> None:
         table.add_row(step.name, _MARK[step.outcome], step.detail)
     console.print(table)
     if result.plan is not None:
-        console.print(
-            f"server: {' '.join(result.plan.server_params.bw_argv())}", markup=False, soft_wrap=True
-        )
-        console.print(
-            f"client: {' '.join(result.plan.client_params.bw_argv(result.plan.address))}", markup=False
-        )
+        plan = result.plan
+        commands = {
+            "server": plan.server_params.bw_argv(),
+            "client": plan.client_params.bw_argv(plan.address),
+        }
+        for side, argv in commands.items():
+            console.print(f"{side}: {' '.join(argv)}", markup=False, soft_wrap=True)
     console.print(verdict_line(result), markup=False, soft_wrap=True)
 
 

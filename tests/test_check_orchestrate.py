@@ -197,7 +197,7 @@ def test_first_hca_with_an_active_port_is_used() -> None:
     cluster = pair(ibv_devinfo=two)
     result = check(cluster)
     # mlx5_1 is chosen; the pods' sysfs has no mlx5_1, which the next step reports by name.
-    assert "mlx5_1 port 1 PORT_ACTIVE (4), InfiniBand" in step(result, "Active RDMA port").detail
+    assert "mlx5_1 port 1 PORT_ACTIVE (4), link layer InfiniBand" in step(result, "Active RDMA port").detail
     assert (
         result.verdict.reason
         == f"pod rdma-test-0 on {pods.NODES[0]}: /sys/class/infiniband/mlx5_1 is not visible in the pod"

@@ -102,7 +102,8 @@ def _active_port(cluster: Cluster, endpoint: Endpoint, options: ProbeOptions) ->
     endpoint = replace(
         endpoint, device=hca.name, port=port.number, link_layer=port.link_layer, iwarp=hca.iwarp
     )
-    return endpoint, f"{hca.name} port {port.number} {port.state}, {port.link_layer}, {hca.transport}"
+    kind = "iWARP" if hca.iwarp else f"link layer {port.link_layer}"
+    return endpoint, f"{hca.name} port {port.number} {port.state}, {kind}"
 
 
 def _pick_hca(hcas: list[devinfo.Hca], wanted: str | None, where_: str) -> devinfo.Hca:
