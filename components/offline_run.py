@@ -35,11 +35,6 @@ def is_secret(value: object) -> bool:
     return bool(rpc.is_rpc_secret(value))
 
 
-def is_unknown(value: object) -> bool:
-    """True for a value only known after deployment (preview runs)."""
-    return value == rpc.UNKNOWN
-
-
 def reveal(value: Any) -> Any:
     """``value`` with every secret marker removed, for assertions on the plain data."""
     if is_secret(value):
