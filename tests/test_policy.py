@@ -326,6 +326,10 @@ def test_stack_comes_from_the_urn() -> None:
 # --- the pack as the Pulumi CLI runs it ---------------------------------------------------------------------
 
 
+# The first test that questions the pack also creates its venv on a fresh machine (~15-40 s of pip install).
+pack_test = pytest.mark.timeout(300)
+
+
 @pytest.fixture(scope="module")
 def policy_python() -> Path:
     venv = subprocess.run(
@@ -380,6 +384,7 @@ def _analyze(
 PACK_CONFIG = {"no-public-ingress": {"allowedPublicIngressPorts": [443]}}
 
 
+@pack_test
 def test_pack_declares_every_rule_as_mandatory_with_its_config_schema(
     analyzer: analyzer_pb2_grpc.AnalyzerStub,
 ) -> None:
@@ -392,6 +397,7 @@ def test_pack_declares_every_rule_as_mandatory_with_its_config_schema(
     assert schemas["prod-cluster-deletion-protection"] == {"protectedStacks"}
 
 
+@pack_test
 def test_pack_reports_exactly_what_the_rules_report(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     analyzer.Configure(
         analyzer_pb2.ConfigureAnalyzerRequest(
@@ -421,6 +427,7 @@ def test_pack_reports_exactly_what_the_rules_report(analyzer: analyzer_pb2_grpc.
     assert sum(len(found) for found in actual.values()) >= len(VIOLATIONS)
 
 
+@pack_test
 def test_pack_defers_values_unknown_during_preview(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     unknown_bool = "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7"  # the engine's sentinel for an unknown boolean
     cluster = record(CLUSTER, "ack-prod-preview", {"deletionProtection": unknown_bool}, stack="prod")
