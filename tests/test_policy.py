@@ -1,7 +1,8 @@
 """The CrossGuard pack: each rule passes compliant resources and reports a violating variant.
 
-The rules are checked twice: as pure functions (``evaluate``), and through the real pack - served by its own
-virtualenv exactly as the Pulumi CLI starts it, and questioned over the analyzer gRPC protocol the CLI speaks.
+The rules run as pure functions (``evaluate``) over hand-written resources and over those the real program
+declares under the mock engine; and through the real pack, served from its own virtualenv exactly as the
+Pulumi CLI starts it and questioned over the analyzer gRPC protocol the CLI speaks.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import k8s_objects
+from components.offline_run import ProgramRun, reveal
 
 REPO = Path(__file__).resolve().parents[1]
 # The pack is no installed package (it runs from its own virtualenv), so it is imported from the checkout.
@@ -321,6 +323,90 @@ def test_stack_comes_from_the_urn() -> None:
     for bad in ("prod::ack-rdma::type::name", "urn:pulumi:::ack-rdma::t::n", "urn:pulumi:prod"):
         with pytest.raises(ValueError, match="not a Pulumi resource URN"):
             rules.stack_of_urn(bad)
+
+
+# --- the resources the real program declares under the mock engine ------------------------------------------
+
+
+def declared(run: ProgramRun) -> list[ResourceRecord]:
+    """The program's resources as a policy sees them: camelCase inputs, secrets as plain values."""
+    return [
+        ResourceRecord(
+            type=item.type, name=item.name, props=reveal(item.inputs), stack=rules.stack_of_urn(item.urn)
+        )
+        for item in run.resources
+        if item.custom
+    ]
+
+
+def test_the_program_declares_nothing_the_pack_rejects(program_runs: dict[str, ProgramRun]) -> None:
+    for stack, run in program_runs.items():
+        report = evaluate(declared(run))
+        assert report.violations == (), stack
+        assert {name for name, count in report.checked.items() if count == 0} == set(), stack
+
+
+def _public_ingress(props: dict[str, Any]) -> None:
+    props.pop("sourceSecurityGroupId", None)
+    props["cidrIp"] = "0.0.0.0/0"
+
+
+def _drop_rdma_label(props: dict[str, Any]) -> None:
+    props["labels"] = [label for label in props["labels"] if label["key"] != rules.RDMA_NODE_LABEL_KEY]
+
+
+# For each rule, a real resource of the program made to violate it: (rule, stack, type, pick, change).
+PROGRAM_VARIANTS: list[tuple[str, str, str, Any, Any]] = [
+    ("no-public-ingress", "dev", SG_RULE, lambda props: props["type"] == "ingress", _public_ingress),
+    ("rdma-node-pool-label", "dev", NODE_POOL, lambda props: True, _drop_rdma_label),
+    (
+        "no-privileged-containers",
+        "dev",
+        DAEMON_SET,
+        lambda props: True,
+        _set(DS_CONTAINER_SC, "privileged", True),
+    ),
+    (
+        "daemonset-drops-all-capabilities",
+        "prod",
+        DAEMON_SET,
+        lambda props: True,
+        _set(DS_CONTAINER_SC, "capabilities", {"drop": ["NET_RAW"]}),
+    ),
+    (
+        "rdma-pod-capabilities",
+        "dev",
+        POD,
+        lambda props: True,
+        _set(POD_CONTAINER_SC, "capabilities", {"drop": ["ALL"], "add": ["IPC_LOCK", "SYS_ADMIN"]}),
+    ),
+    (
+        "prod-cluster-deletion-protection",
+        "prod",
+        CLUSTER,
+        lambda props: True,
+        _set((), "deletionProtection", False),
+    ),
+]
+
+
+def test_every_rule_has_a_violating_variant_of_a_program_resource() -> None:
+    assert {variant[0] for variant in PROGRAM_VARIANTS} == set(rules.RULES_BY_NAME)
+
+
+@pytest.mark.parametrize(
+    ("rule", "stack", "resource_type", "pick", "change"),
+    PROGRAM_VARIANTS,
+    ids=[v[0] for v in PROGRAM_VARIANTS],
+)
+def test_a_program_resource_made_to_violate_a_rule_is_reported(
+    program_runs: dict[str, ProgramRun], rule: str, stack: str, resource_type: str, pick: Any, change: Any
+) -> None:
+    records = declared(program_runs[stack])
+    target = next(item for item in records if item.type == resource_type and pick(item.props))
+    broken = _variant(target, target.name, change)
+    report = evaluate([broken if item is target else item for item in records])
+    assert _found(report) == {(rule, target.name)}
 
 
 # --- the pack as the Pulumi CLI runs it ---------------------------------------------------------------------
