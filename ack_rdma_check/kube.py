@@ -2,16 +2,15 @@
 exec subresource's websocket stream (``kubernetes.stream``).
 
 Exec status arrives on the stream's error channel as a ``Status`` object: ``Success``, or ``Failure`` with the
-exit code in ``details.causes[reason=ExitCode]``; a command the runtime cannot start fails without a cause
-(``executable file not found``), which is passed on as exit code 127 with the runtime's message on stderr.
-"""
+exit code in ``details.causes[reason=ExitCode]``; a command the runtime cannot start at all fails without
+such a cause, which is passed on as exit code 127 with the runtime's message on stderr."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import urllib3
@@ -27,6 +26,8 @@ from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, P
 
 _POLL_SECONDS = 0.5
 _STOP_SECONDS = 10.0
+_CLOSE_SECONDS = 1.0
+"""How long closing a websocket waits for the server's close frame."""
 _EXIT_NOT_STARTED = 127
 _HINTS = {
     401: "the kubeconfig's credentials were rejected, most likely expired: take a fresh one with "
@@ -121,23 +122,29 @@ class KubeCluster:
                     state = _state(event["object"])
                     if _settled(state) or time.monotonic() >= deadline:
                         watcher.stop()
+                        break  # closes the stream now instead of at the server's timeout
         return state
 
     def run(self, pod: PodRef, argv: Sequence[str], timeout: float) -> ExecResult:
-        session = _ExecSession(self._open(pod, argv), argv)
+        return self._run(pod, argv, timeout, kill_on_timeout=True)
+
+    def _run(self, pod: PodRef, argv: Sequence[str], timeout: float, *, kill_on_timeout: bool) -> ExecResult:
+        command = _Command(self, pod, argv)
         try:
-            if not session.pump_until_closed(timeout):
-                raise ExecTimeoutError(argv, timeout, session.result())
-            return session.result()
+            if not command.pump(timeout):
+                partial = command.result()
+                if kill_on_timeout:
+                    command.kill()
+                raise ExecTimeoutError(argv, timeout, partial)
+            return command.result()
         finally:
-            session.close()
+            command.close()
 
     def start(self, pod: PodRef, argv: Sequence[str]) -> KubeBackground:
-        wrapped = ["sh", "-c", _WITH_PID, "ack-rdma-check", *argv]
-        return KubeBackground(self, pod, _ExecSession(self._open(pod, wrapped), wrapped))
+        return KubeBackground(_Command(self, pod, argv))
 
-    def _open(self, pod: PodRef, argv: Sequence[str]) -> Any:
-        """The exec websocket (a ``kubernetes.stream.ws_client.WSClient``)."""
+    def open_exec(self, pod: PodRef, argv: Sequence[str]) -> Any:
+        """The exec websocket (a ``kubernetes.stream.ws_client.WSClient``) of ``argv`` in the pod."""
         with _api(f"exec {argv[0]} in pod {pod}"):
             client: Any = stream(
                 self._core.connect_get_namespaced_pod_exec,
@@ -154,45 +161,34 @@ class KubeCluster:
 
 
 class KubeBackground:
-    """The perftest server: its websocket is pumped whenever the orchestration waits on it."""
+    """The perftest server: its websocket is read whenever the orchestration waits on it."""
 
-    def __init__(self, cluster: KubeCluster, pod: PodRef, session: _ExecSession) -> None:
-        self._cluster = cluster
-        self._pod = pod
-        self._session = session
+    def __init__(self, command: _Command) -> None:
+        self._command = command
 
     def wait(self, timeout: float) -> ExecResult | None:
-        if not self._session.pump_until_closed(timeout):
-            return None
-        return self._without_pid(self._session.result())
+        return self._command.result() if self._command.pump(timeout) else None
 
     def stop(self) -> ExecResult:
-        if self._session.open:
-            pid = self._session.stdout.partition("\n")[0].strip()
-            if pid.isdigit():
-                self._cluster.run(self._pod, ["kill", pid], _STOP_SECONDS)
-            self._session.pump_until_closed(_STOP_SECONDS)
-        self._session.close()
-        return self._without_pid(self._session.result())
-
-    @staticmethod
-    def _without_pid(result: ExecResult) -> ExecResult:
-        return ExecResult(result.rc, result.stdout.partition("\n")[2], result.stderr)
+        self._command.kill()
+        self._command.close()
+        return self._command.result()
 
 
-class _ExecSession:
-    def __init__(self, client: Any, argv: Sequence[str]) -> None:
-        self._client = client
+class _Command:
+    """One command in a pod, started as ``sh -c 'echo $$; exec "$@"'`` so its PID is known: a command that
+    outlives its caller (a timed-out client, the server) is killed instead of left running in the pod."""
+
+    def __init__(self, cluster: KubeCluster, pod: PodRef, argv: Sequence[str]) -> None:
+        self._cluster = cluster
+        self._pod = pod
         self._argv = argv
-        self.stdout = ""
-        self.stderr = ""
+        self._client = cluster.open_exec(pod, ["sh", "-c", _WITH_PID, "ack-rdma-check", *argv])
+        self._stdout = ""
+        self._stderr = ""
         self._status = ""
 
-    @property
-    def open(self) -> bool:
-        return bool(self._client.is_open())
-
-    def pump_until_closed(self, timeout: float) -> bool:
+    def pump(self, timeout: float) -> bool:
         """Reads the stream until the command ends (True) or ``timeout`` s pass (False)."""
         deadline = time.monotonic() + timeout
         while self._client.is_open():
@@ -206,16 +202,23 @@ class _ExecSession:
         return True
 
     def _drain(self) -> None:
-        self.stdout += self._client.read_channel(STDOUT_CHANNEL)
-        self.stderr += self._client.read_channel(STDERR_CHANNEL)
+        self._stdout += self._client.read_channel(STDOUT_CHANNEL)
+        self._stderr += self._client.read_channel(STDERR_CHANNEL)
         self._status += self._client.read_channel(ERROR_CHANNEL)
 
     def result(self) -> ExecResult:
-        rc, message = exit_status(self._status) if not self.open else (-1, "")
-        return ExecResult(rc, self.stdout, self.stderr + message)
+        rc, message = (-1, "") if self._client.is_open() else exit_status(self._status)
+        return ExecResult(rc, self._stdout.partition("\n")[2], self._stderr + message)
+
+    def kill(self) -> None:
+        pid = self._stdout.partition("\n")[0].strip()
+        if self._client.is_open() and pid.isdigit():
+            with suppress(ExecTimeoutError):
+                self._cluster._run(self._pod, ["kill", pid], _STOP_SECONDS, kill_on_timeout=False)
+            self.pump(_STOP_SECONDS)
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close(timeout=_CLOSE_SECONDS)
 
 
 def exit_status(status_json: str) -> tuple[int, str]:

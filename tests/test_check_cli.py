@@ -199,8 +199,11 @@ def test_current_stack_is_asked_only_without_a_kubeconfig(
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     assert run([]).rc == 0
     assert (bin_dir / "pulumi.args").read_text(encoding="utf-8").split() == [
-        "stack", "output", "--json", "--show-secrets"
-    ]  # fmt: skip
+        "stack",
+        "output",
+        "--json",
+        "--show-secrets",
+    ]
     (bin_dir / "pulumi.args").unlink()
     with_kubeconfig = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": "/k/config"})
     assert with_kubeconfig.rc == 0

@@ -96,14 +96,14 @@ def erdma_pod(index: int, *, host_network: bool = True) -> FakePod:
         pod_ip=ipv4 if host_network else POD_IPS[index],
         host_network=host_network,
         ibv_devinfo=ok("ibv_devinfo/erdma_iwarp_active.txt"),
-        sysfs_root=_erdma_sysfs(index, host_network),
+        sysfs_root=erdma_sysfs(index, host_network),
         addresses={"eth0": f"{ipv4}/24"} if host_network else {},
         tools={"ib_read_bw": bandwidth("perftest/read_bw_client_erdma_rdma_cm_gbits.txt")},
     )
 
 
 @functools.cache
-def _erdma_sysfs(index: int, host_network: bool) -> Path:
+def erdma_sysfs(index: int, host_network: bool) -> Path:
     mac = f"00:16:3e:ca:56:{12 + index:02x}"
     device = sysfs_tree.DeviceSpec(
         ibdev="erdma_0",

@@ -1,0 +1,219 @@
+"""The Kubernetes transport with the real ``kubernetes`` client library, against the API server stand-in
+(tests/check_fixtures/fake_apiserver.py): pod reads, watch, create/delete, exec over the websocket stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ack_rdma_check import kube
+from ack_rdma_check.errors import SetupError
+from ack_rdma_check.perftest_errors import Failure, diagnose
+from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
+from components.k8s_objects import TestPodSpec, build_test_pods
+from tests.check_fixtures.fake_apiserver import ExecReply, FakeApiServer, pod_json
+from tests.check_fixtures.fake_cluster import fixture
+
+SERVER = PodRef("default", "rdma-test-0")
+WRAPPER = ["sh", "-c", 'echo "$$"; exec "$@"', "ack-rdma-check"]
+
+
+def unwrap(command: list[str]) -> list[str]:
+    """Every command runs through sh so the transport learns its PID (printed first) and can kill it."""
+    assert command[:4] == WRAPPER, command
+    return command[4:]
+
+
+@pytest.fixture
+def api() -> Iterator[FakeApiServer]:
+    server = FakeApiServer()
+    yield server
+    server.close()
+
+
+def connect(api: FakeApiServer) -> kube.KubeCluster:
+    return kube.connect(Kubeconfig("the test kubeconfig", content=api.kubeconfig()))
+
+
+def test_read_running_and_missing_pods(api: FakeApiServer) -> None:
+    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Running", node="n1", ip="172.20.1.14")
+    cluster = connect(api)
+    assert cluster.read(SERVER) == PodState(SERVER, "Running", "n1", "172.20.1.14", False, None)
+    assert cluster.read(PodRef("default", "nope")) is None
+
+
+def test_pending_and_waiting_pods_say_why(api: FakeApiServer) -> None:
+    unschedulable = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/3 nodes are available: 3 Insufficient rdma/hca.",
+    }
+    api.pods[("default", "a")] = pod_json("a", "Pending", conditions=[unschedulable])
+    waiting_reason = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "tools"'}
+    waiting = {
+        "name": "rdma-test",
+        "ready": False,
+        "restartCount": 0,
+        "image": "tools",
+        "imageID": "",
+        "state": {"waiting": waiting_reason},
+    }
+    api.pods[("default", "b")] = pod_json("b", "Pending", node="n2", containerStatuses=[waiting])
+    cluster = connect(api)
+    a = cluster.read(PodRef("default", "a"))
+    b = cluster.read(PodRef("default", "b"))
+    assert a is not None and a.problem == "0/3 nodes are available: 3 Insufficient rdma/hca."
+    assert (
+        b is not None and b.problem == 'container rdma-test ImagePullBackOff: Back-off pulling image "tools"'
+    )
+
+
+def test_wait_running_follows_the_watch(api: FakeApiServer) -> None:
+    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
+    api.pending_updates[("default", "rdma-test-0")] = [
+        pod_json("rdma-test-0", "Pending", node="n1"),
+        pod_json("rdma-test-0", "Running", node="n1", ip="172.20.1.14"),
+    ]
+    started = time.monotonic()
+    [state] = connect(api).wait_running([SERVER], timeout=10)
+    assert state.running and state.pod_ip == "172.20.1.14"
+    assert time.monotonic() - started < 5  # the event ended the wait, not the timeout
+    assert ("GET", "/api/v1/namespaces/default/pods") in api.requests
+
+
+def test_wait_running_gives_up_at_the_deadline(api: FakeApiServer) -> None:
+    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
+    [state] = connect(api).wait_running(
+        [
+            SERVER,
+        ][:1],
+        timeout=0.5,
+    )
+    assert state.phase == "Pending"
+    missing = connect(api).wait_running([PodRef("default", "gone")], timeout=0.5)
+    assert missing[0].phase == "Missing"
+
+
+def test_create_find_and_delete(api: FakeApiServer) -> None:
+    cluster = connect(api)
+    manifests = build_test_pods(TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0"))
+    refs = [cluster.create(manifest) for manifest in manifests]
+    assert refs == [SERVER, PodRef("default", "rdma-test-1")]
+    stored = api.pods[("default", "rdma-test-0")]
+    assert stored["spec"]["containers"][0]["resources"]["limits"] == {"rdma/hca": "1"}
+    assert stored["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    found = cluster.find("default", "app.kubernetes.io/name=rdma-test")
+    assert sorted(state.ref.name for state in found) == ["rdma-test-0", "rdma-test-1"]
+    cluster.delete(SERVER)
+    assert ("default", "rdma-test-0") not in api.pods
+
+
+def test_exec_returns_output_and_exit_code(api: FakeApiServer) -> None:
+    seen: list[list[str]] = []
+
+    def handler(namespace: str, name: str, command: list[str]) -> ExecReply:
+        seen.append(unwrap(command))
+        return ExecReply(stdout="4242\nuverbs0\n", stderr="warning\n", rc=3)
+
+    api.exec_handler = handler
+    argv = ["sh", "-c", 'cd "$1" && exec grep -H . x 2>/dev/null', "probe", "/sys"]
+    assert connect(api).run(SERVER, argv, timeout=10) == ExecResult(3, "uverbs0\n", "warning\n")
+    assert seen == [argv]  # argv arrives intact, quotes and all
+
+
+def test_exec_of_a_missing_binary_reads_as_not_installed(api: FakeApiServer) -> None:
+    message = fixture("perftest/err_not_installed.txt").strip()
+    api.exec_handler = lambda namespace, name, command: ExecReply(not_started=message)
+    result = connect(api).run(SERVER, ["ib_read_bw"], timeout=10)
+    assert result.rc == 127
+    diagnosis = diagnose(result.output)
+    assert diagnosis is not None and diagnosis.failure is Failure.NOT_INSTALLED
+
+
+def test_exec_timeout_kills_the_command_and_keeps_what_it_printed(api: FakeApiServer) -> None:
+    killed = threading.Event()
+    commands: list[list[str]] = []
+
+    def handler(namespace: str, name: str, command: list[str]) -> ExecReply:
+        commands.append(unwrap(command))
+        if unwrap(command)[0] == "kill":
+            killed.set()
+            return ExecReply(stdout="4243\n")
+        return ExecReply(stdout="4242\npartial\n", hold=killed)
+
+    api.exec_handler = handler
+    with pytest.raises(ExecTimeoutError) as caught:
+        connect(api).run(SERVER, ["ib_read_bw", "172.20.1.14"], timeout=0.3)
+    assert caught.value.partial.stdout == "partial\n"
+    assert "ib_read_bw 172.20.1.14 did not finish within 0.3 s" in str(caught.value)
+    assert commands == [["ib_read_bw", "172.20.1.14"], ["kill", "4242"]]
+
+
+def test_background_server_is_stopped_by_its_pid(api: FakeApiServer) -> None:
+    running = threading.Event()
+    commands: list[list[str]] = []
+
+    def handler(namespace: str, name: str, command: list[str]) -> ExecReply:
+        commands.append(unwrap(command))
+        if unwrap(command)[0] == "kill":
+            running.set()
+            return ExecReply(stdout="4243\n")
+        return ExecReply(stdout="4242\n", hold=running)
+
+    api.exec_handler = handler
+    server = connect(api).start(SERVER, ["ib_read_bw", "-q", "30"])
+    assert server.wait(0.2) is None
+    assert server.stop() == ExecResult(143, "", "")
+    assert commands == [["ib_read_bw", "-q", "30"], ["kill", "4242"]]
+
+
+def test_background_server_that_ends_by_itself(api: FakeApiServer) -> None:
+    report = fixture("perftest/read_bw_server_roce_q30_gbits.txt")
+    api.exec_handler = lambda namespace, name, command: ExecReply(stdout=f"4242\n{report}")
+    server = connect(api).start(SERVER, ["ib_read_bw"])
+    assert server.wait(10) == ExecResult(0, report, "")
+    assert server.stop() == ExecResult(0, report, "")
+
+
+def test_expired_credentials_name_the_fix(api: FakeApiServer) -> None:
+    api.unauthorized = True
+    with pytest.raises(SetupError) as caught:
+        connect(api).read(SERVER)
+    assert caught.value.reason.startswith(
+        "Kubernetes API: read pod default/rdma-test-0 failed (401 Unauthorized)"
+    )
+    assert "pulumi stack output kubeconfig --show-secrets" in caught.value.reason
+
+
+def test_api_server_that_is_not_there() -> None:
+    closed = FakeApiServer()
+    kubeconfig = closed.kubeconfig()
+    closed.close()
+    with pytest.raises(
+        SetupError, match="cannot reach the Kubernetes API server to read pod default/rdma-test-0"
+    ):
+        kube.connect(Kubeconfig("test", content=kubeconfig)).read(SERVER)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ('{"metadata":{},"status":"Success"}', (0, "")),
+        (
+            '{"metadata":{},"status":"Failure","message":"command terminated with non-zero exit code",'
+            '"reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"7"}]}}',
+            (7, ""),
+        ),
+        (
+            '{"status":"Failure","message":"container not found (\\"rdma-test\\")"}',
+            (127, 'container not found ("rdma-test")\n'),
+        ),
+        ("", (-1, "exec stream closed without an exit status\n")),
+    ],
+)
+def test_exit_status(status: str, expected: tuple[int, str]) -> None:
+    assert kube.exit_status(status) == expected
