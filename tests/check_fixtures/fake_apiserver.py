@@ -37,6 +37,8 @@ class ExecReply:
     """The runtime's message when the command could not start (no ``ExitCode`` cause)."""
     hold: threading.Event | None = None
     """Keep the stream open (a running server) until this is set."""
+    then: Callable[[], ExecReply] | None = None
+    """After ``hold``: the rest of the output and the exit code (else the command was killed: 143)."""
 
 
 ExecHandler = Callable[[str, str, list[str]], ExecReply]
@@ -83,11 +85,19 @@ class FakeApiServer:
 
 
 def pod_json(
-    name: str, phase: str, *, node: str | None = None, ip: str | None = None, **status: Any
+    name: str,
+    phase: str,
+    *,
+    node: str | None = None,
+    ip: str | None = None,
+    host_network: bool = False,
+    **status: Any,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {"containers": [{"name": "rdma-test", "image": "tools"}]}
     if node:
         spec["nodeName"] = node
+    if host_network:
+        spec["hostNetwork"] = True
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -231,7 +241,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._frame(0x2, bytes([channel]) + text.encode())
         if reply.hold is not None:
             reply.hold.wait(_HOLD_LIMIT)
-            reply.rc = 143
+            reply = reply.then() if reply.then is not None else ExecReply(rc=143)
+            for channel, text in ((1, reply.stdout), (2, reply.stderr)):
+                if text:
+                    self._frame(0x2, bytes([channel]) + text.encode())
         self._frame(0x2, bytes([3]) + json.dumps(_exec_status(reply)).encode())
         self._frame(0x8, struct.pack("!H", 1000))
         self.close_connection = True
