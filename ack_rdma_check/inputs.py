@@ -195,9 +195,12 @@ def resolve_target(choice: PodChoice, outputs: StackOutputs) -> PodTarget:
     if choice.selector is not None:
         return PodTarget(namespace, selector=choice.selector)
     if test_pods is None:
+        source = (
+            "no stack outputs were read" if outputs is NO_OUTPUTS else f"{outputs.origin} has no testPods"
+        )
         raise UsageError(
-            f"No test pods known: {outputs.origin} has no testPods output. Pass --create to create the test "
-            "pods for this check, or --selector (with --namespace) to pick two pods."
+            f"No test pods known: {source}. Pass --outputs FILE or --stack NAME for the stack's test pods, "
+            "--create to create them for this check, or --selector (with --namespace) to pick two pods."
         )
     if test_pods.get("enabled") is False:
         raise UsageError(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
+from ack_rdma_check.perftest import BandwidthReport, LatencyReport
 from ack_rdma_check.steps.orchestrate import EXIT_BELOW, EXIT_PASS, CheckResult
 from ack_rdma_check.steps.record import Outcome, StepResult
 
@@ -75,8 +75,8 @@ def to_json(result: CheckResult) -> dict[str, Any]:
         "verdict": _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR"),
         "reason": result.verdict.reason,
         "minGbits": result.min_gbits,
-        "bandwidth": None if result.bandwidth is None else asdict(result.bandwidth),
-        "latency": None if result.latency is None else asdict(result.latency),
+        "bandwidth": None if result.bandwidth is None else _bandwidth_json(result.bandwidth),
+        "latency": None if result.latency is None else _latency_json(result.latency),
         "run": None
         if plan is None
         else {
@@ -100,4 +100,30 @@ def to_json(result: CheckResult) -> dict[str, Any]:
             {"name": s.name, "outcome": s.outcome.value, "detail": s.detail, "seconds": round(s.seconds, 3)}
             for s in result.steps
         ],
+    }
+
+
+def _bandwidth_json(report: BandwidthReport) -> dict[str, Any]:
+    """MB is perftest's: 2^20 bytes; Gbit is 10^9 bits."""
+    return {
+        "messageBytes": report.message_bytes,
+        "iterations": report.iterations,
+        "peakGbits": report.peak_gbits,
+        "averageGbits": report.average_gbits,
+        "peakMBps": report.peak_mb_s,
+        "averageMBps": report.average_mb_s,
+        "msgRateMpps": report.msg_rate_mpps,
+        "reportUnit": f"{report.unit}/sec",
+    }
+
+
+def _latency_json(report: LatencyReport) -> dict[str, Any]:
+    return {
+        "messageBytes": report.message_bytes,
+        "iterations": report.iterations,
+        "minUsec": report.min_usec,
+        "maxUsec": report.max_usec,
+        "typicalUsec": report.typical_usec,
+        "averageUsec": report.average_usec,
+        "p99Usec": report.p99_usec,
     }

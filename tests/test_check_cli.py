@@ -158,7 +158,7 @@ def test_outputs_file_end_to_end_as_json(tmp_path: Path) -> None:
     document = json.loads(result.stdout)
     assert document["exitCode"] == 0 and document["verdict"] == "PASS"
     assert document["minGbits"] == 40.0
-    assert document["bandwidth"]["average_gbits"] == pytest.approx(46.05)
+    assert document["bandwidth"]["averageGbits"] == pytest.approx(46.05)
     assert document["run"]["clientCommand"][-3:] == ["-x", "3", pods.POD_IPS[0]]
     assert [step["outcome"] for step in document["steps"]] == ["ok"] * 8
     [kubeconfig] = result.kubeconfigs

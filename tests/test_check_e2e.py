@@ -93,7 +93,7 @@ def test_pass_through_the_real_kubernetes_client(api: FakeApiServer, tmp_path: P
     rc, stdout, stderr = run_cli(api, tmp_path, "--json", "--connect-timeout", "10")
     assert rc == 0, stderr
     document = json.loads(stdout)
-    assert document["bandwidth"]["average_gbits"] == pytest.approx(46.05)
+    assert document["bandwidth"]["averageGbits"] == pytest.approx(46.05)
     assert document["run"]["serverCommand"] == [
         "ib_read_bw",
         "-q",
