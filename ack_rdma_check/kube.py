@@ -16,10 +16,10 @@ from typing import Any
 import urllib3
 from kubernetes import watch
 from kubernetes.client import ApiClient, ApiException, CoreV1Api, V1Pod
-from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.kube_config import new_client_from_config, new_client_from_config_dict
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
+from websocket import WebSocketException
 
 from ack_rdma_check.errors import SetupError, UsageError
 from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
@@ -47,9 +47,12 @@ def connect(kubeconfig: Kubeconfig) -> KubeCluster:
             )
         else:
             client = new_client_from_config(kubeconfig.path, persist_config=False)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as error:
+    # Loading fails in as many ways as a kubeconfig can be wrong (YAML, schema, missing context, files);
+    # all of them are bad input and get the same one-paragraph answer.
+    except Exception as error:
+        detail = " ".join(str(error).split()).rstrip(".")
         raise UsageError(
-            f"The kubeconfig {kubeconfig.origin} cannot be used: {error}. Give a valid kubeconfig with "
+            f"The kubeconfig {kubeconfig.origin} cannot be used: {detail}. Give a valid kubeconfig with "
             "--kubeconfig PATH or KUBECONFIG, or the stack outputs with --outputs/--stack."
         ) from None
     return KubeCluster(client)
@@ -65,7 +68,7 @@ def _api(what: str) -> Iterator[None]:
         raise SetupError(
             f"Kubernetes API: {what} failed ({detail.strip()})" + (f": {hint}" if hint else "")
         ) from None
-    except (urllib3.exceptions.HTTPError, OSError) as error:
+    except (urllib3.exceptions.HTTPError, WebSocketException, OSError) as error:
         raise SetupError(f"cannot reach the Kubernetes API server to {what}: {error}") from None
 
 

@@ -122,9 +122,12 @@ def test_missing_kubeconfig_file(tmp_path: Path) -> None:
     )
 
 
-def test_kubeconfig_the_client_cannot_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content", ["apiVersion: v1\nkind: Config\nclusters: []\n", "garbage: [\n", "- just\n- a list\n"]
+)
+def test_kubeconfig_the_client_cannot_load(tmp_path: Path, content: str) -> None:
     broken = tmp_path / "kubeconfig"
-    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\n", encoding="utf-8")
+    broken.write_text(content, encoding="utf-8")
     out, err = io.StringIO(), io.StringIO()
     rc = cli.run(["--kubeconfig", str(broken), "--selector", "app=x"], {}, stdout=out, stderr=err)
     assert rc == 2
