@@ -108,9 +108,8 @@ def run(
     out, err = stdout or sys.stdout, stderr or sys.stderr
     try:
         args = build_parser().parse_args(argv)
-        outputs = inputs.load_outputs(
-            args.outputs, args.stack, want_stack=args.kubeconfig is None and not environ.get("KUBECONFIG")
-        )
+        elsewhere = args.kubeconfig is not None or bool(environ.get("KUBECONFIG"))
+        outputs = inputs.load_outputs(args.outputs, args.stack, kubeconfig_elsewhere=elsewhere)
         kubeconfig = inputs.resolve_kubeconfig(args.kubeconfig, outputs, environ)
         choice = inputs.PodChoice(args.namespace, args.selector, args.create, args.image, args.rdma_cm)
         target = inputs.resolve_target(choice, outputs)

@@ -46,21 +46,28 @@ class StackOutputs:
 NO_OUTPUTS = StackOutputs({}, "no stack outputs")
 
 
-def load_outputs(outputs_file: str | None, stack: str | None, want_stack: bool) -> StackOutputs:
-    """``--outputs FILE``; else ``--stack NAME`` or (if ``want_stack``) the current stack, via Pulumi."""
+def load_outputs(outputs_file: str | None, stack: str | None, kubeconfig_elsewhere: bool) -> StackOutputs:
+    """``--outputs FILE``, else ``--stack NAME`` through the Pulumi CLI, else the current stack if the CLI is
+    on PATH. The current stack is only a guess: when it cannot be read (not in the project directory) and a
+    kubeconfig comes from elsewhere (``--kubeconfig``, ``KUBECONFIG``), the check goes on without outputs."""
     if outputs_file is not None:
         return _read_outputs_file(outputs_file)
-    if stack is None and not want_stack:
-        return NO_OUTPUTS
     pulumi = shutil.which("pulumi")
+    if stack is not None:
+        if pulumi is None:
+            raise UsageError(
+                f"--stack {stack} needs the pulumi CLI, which is not on PATH. Install it, or save the "
+                f"outputs where it is installed (`{SAVE_OUTPUTS}`) and pass --outputs outputs.json."
+            )
+        return _pulumi_outputs(pulumi, stack)
     if pulumi is None:
-        if stack is None:
+        return NO_OUTPUTS
+    try:
+        return _pulumi_outputs(pulumi, None)
+    except UsageError:
+        if kubeconfig_elsewhere:
             return NO_OUTPUTS
-        raise UsageError(
-            f"--stack {stack} needs the pulumi CLI, which is not on PATH. Install it, or save the outputs "
-            f"where it is installed (`{SAVE_OUTPUTS}`) and pass --outputs outputs.json."
-        )
-    return _pulumi_outputs(pulumi, stack)
+        raise
 
 
 def _read_outputs_file(path: str) -> StackOutputs:

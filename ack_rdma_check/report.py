@@ -36,14 +36,6 @@ class RichProgress:
         )
 
 
-class QuietProgress:
-    def begin(self, name: str) -> None:
-        pass
-
-    def end(self, result: StepResult) -> None:
-        pass
-
-
 def verdict_line(result: CheckResult) -> str:
     word = _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR")
     return f"{word}: {result.verdict.reason}"

@@ -194,24 +194,33 @@ def test_pulumi_cli_stand_in_gives_the_outputs(tmp_path: Path, monkeypatch: pyte
     )
 
 
-def test_current_stack_is_asked_only_without_a_kubeconfig(
+def test_current_stack_wins_over_kubeconfig_in_the_project(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bin_dir = tmp_path / "bin"
     stack.pulumi_stand_in(bin_dir, stack.write_outputs(tmp_path / "outputs.json"))
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
-    assert run([]).rc == 0
+    result = run([], {"KUBECONFIG": "/home/me/.kube/other-cluster"})
+    assert result.rc == 0
     assert (bin_dir / "pulumi.args").read_text(encoding="utf-8").split() == [
         "stack",
         "output",
         "--json",
         "--show-secrets",
     ]
-    (bin_dir / "pulumi.args").unlink()
-    with_kubeconfig = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": "/k/config"})
-    assert with_kubeconfig.rc == 0
-    assert not (bin_dir / "pulumi.args").exists()
-    assert with_kubeconfig.kubeconfigs == [Kubeconfig("from KUBECONFIG", path="/k/config")]
+    assert result.kubeconfigs[0].content == yaml.safe_load(stack.KUBECONFIG_YAML)
+
+
+def test_outside_the_project_kubeconfig_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    empty = tmp_path / "empty"
+    empty.write_text("", encoding="utf-8")
+    stack.pulumi_stand_in(bin_dir, empty, rc=255, stderr="error: no Pulumi.yaml project file found")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    result = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": "/k/config"})
+    assert result.rc == 0
+    assert result.kubeconfigs == [Kubeconfig("from KUBECONFIG", path="/k/config")]
+    assert_usage_error(run([]), "`pulumi stack output` failed: error: no Pulumi.yaml project file found.")
 
 
 def test_pulumi_cli_failure_is_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
