@@ -1,0 +1,68 @@
+"""Offline plan of a stack: ``python -m components.plan --stack dev [--out build] [--json]``.
+
+Runs the real program with the stack's config under Pulumi's mock engine, as ``pulumi preview`` would see a
+new stack (no Pulumi CLI, no credentials, no network), prints the plan and writes the Kubernetes objects to
+``<out>/<stack>/manifests/``. Exit status: 0 planned, 2 bad stack or config (the message on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pulumi
+
+from components.plan_manifests import write_manifests
+from components.plan_model import build_plan
+from components.plan_preview import preview_run
+from components.plan_render import render_plan
+from components.stack_files import StackFileError, load_stack_settings
+
+EXIT_BAD_INPUT = 2
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m components.plan",
+        description="Offline plan of a stack under Pulumi's mock engine; writes its Kubernetes manifests.",
+    )
+    parser.add_argument("--stack", default="dev", help="stack whose stacks/Pulumi.<stack>.yaml to plan (dev)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("build"), help="manifests go to <out>/<stack>/manifests (build)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of text")
+    return parser.parse_args(argv)
+
+
+def _colour() -> bool:
+    # https://no-color.org: colour only for a terminal, and never when NO_COLOR is set.
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _arguments(argv)
+    started = time.perf_counter()
+    try:
+        run = preview_run(load_stack_settings(arguments.stack))
+    except (StackFileError, pulumi.RunError) as error:
+        # StackConfigError (a RunError) and the program's other RunErrors carry their one-paragraph message.
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    plan = build_plan(run)
+    manifest_dir = arguments.out / arguments.stack / "manifests"
+    write_manifests(plan.manifests, manifest_dir)
+    if arguments.json:
+        print(json.dumps(plan.as_json(manifest_dir), indent=2))
+    else:
+        seconds = time.perf_counter() - started
+        sys.stdout.write(render_plan(plan, manifest_dir=manifest_dir, seconds=seconds, colour=_colour()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

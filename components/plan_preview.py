@@ -1,0 +1,51 @@
+"""The program run as ``pulumi preview`` sees a new stack: what the cloud assigns is not known yet.
+
+MockCloud answers every resource with the ids and attributes it would have after ``pulumi up``, which the
+tests need. A plan must instead tell a reviewer which values exist before deployment and which only after, so
+here every resource to create reports back just its inputs and no id, as providers do in a real preview. The
+Pulumi runtime then carries the unknowns through every ``apply`` and into the inputs of the resources and the
+stack outputs derived from them, exactly as the CLI's engine would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi.output import Unknown
+from pulumi.runtime import MockResourceArgs
+
+from components.mock_cloud import MockCloud
+from components.offline_run import ProgramRun, run_program
+from components.stack_files import StackSettings
+
+IMAGE_TYPE = "docker-build:index:Image"
+
+
+def is_unknown(value: object) -> bool:
+    """True for a value the engine will only know after deployment."""
+    return isinstance(value, Unknown)
+
+
+class PreviewCloud(MockCloud):
+    """Resources to create: inputs echoed back, no id, every computed attribute unknown.
+
+    An image is the exception: docker-build reports an image it does not push (preview never pushes) with one
+    of its tags as ``ref``, so the objects running it show that tag.
+    """
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        if not args.custom:
+            return None, {}
+        if args.typ == IMAGE_TYPE:
+            _, state = super().new_resource(args)
+            return "", state
+        return "", dict(args.inputs)
+
+
+def preview_run(settings: StackSettings) -> ProgramRun:
+    """The whole program for ``settings`` under the mock engine in preview mode, unknowns and all.
+
+    Raises ``pulumi.RunError`` (``StackConfigError`` for bad config) as the program does.
+    """
+    cloud = PreviewCloud(settings.region) if settings.region else PreviewCloud()
+    return run_program(settings, mocks=cloud, preview=True)
