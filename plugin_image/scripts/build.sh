@@ -6,8 +6,8 @@
 # the debian:bookworm-slim base is made locally by base-image.sh the first time. With IMAGE_BUILDER=docker
 # (the default where only docker is installed): a plain BuildKit build that pulls the base from Docker Hub.
 #
-# Env: PLUGIN_IMAGE, TOOLS_IMAGE (tags; default localhost/rdma-device-plugin:<version>, localhost/rdma-tools:<version>),
-#      IMAGE_BUILDER=buildah|docker, IMAGE_SOURCE (OCI source label; default: the git remote "origin"),
+# Env: PLUGIN_IMAGE, TOOLS_IMAGE (default localhost/rdma-device-plugin:<version>, localhost/rdma-tools:<version>),
+#      IMAGE_BUILDER=buildah|docker, IMAGE_SOURCE (OCI source label; default: the URL of git remote "origin"),
 #      CA_BUNDLE (CA certificates pip trusts in the build; default: the host's), REBUILD_BASE=1,
 #      IMAGE_GZIP_SIZE=1 (also print the gzip'd size of each saved image).
 set -euo pipefail
@@ -30,14 +30,18 @@ python=${PYTHON:-$repo_root/venv/bin/python}
 builder=${IMAGE_BUILDER:-$(command -v buildah >/dev/null && echo buildah || echo docker)}
 revision=$(git -C "$repo_root" rev-parse HEAD 2>/dev/null || true)
 source_url=${IMAGE_SOURCE:-$(git -C "$repo_root" remote get-url origin 2>/dev/null || true)}
-[[ -n $source_url ]] || echo "make image: no git remote 'origin': the OCI source label stays empty (set IMAGE_SOURCE)." >&2
+# A clone of a local directory has a path for its origin: no use to someone reading the label elsewhere.
+if [[ ! $source_url =~ ^(https?://|ssh://|git@) ]]; then
+  echo "make image: no URL for git remote 'origin': the OCI source label stays empty (set IMAGE_SOURCE)." >&2
+  source_url=""
+fi
 ca_bundle=${CA_BUNDLE:-${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}}
 build_args=(--build-arg "VERSION=$plugin_version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url")
 [[ -s $ca_bundle ]] && build_args+=(--secret "id=ca-bundle,src=$ca_bundle")
 
 case $builder in
 buildah)
-  [[ $(id -u) == 0 ]] || fail "the buildah build needs root (mmdebstrap, overlay storage); or use IMAGE_BUILDER=docker."
+  [[ $(id -u) == 0 ]] || fail "the buildah build needs root (mmdebstrap, overlay storage); or IMAGE_BUILDER=docker."
   for tool in buildah podman runc mmdebstrap; do
     command -v "$tool" >/dev/null || fail "$tool is missing: apt-get install -y buildah podman runc mmdebstrap."
   done
@@ -45,23 +49,26 @@ buildah)
     echo "== base image $BASE_IMAGE (mmdebstrap)"
     bash "$here/base-image.sh" "$BASE_IMAGE"
   fi
-  build() { buildah build --quiet --pull-never --isolation chroot --layers "${build_args[@]}" "$@"; }
+  build() { buildah build --pull-never --isolation chroot --layers --force-rm "${build_args[@]}" "$@"; }
   size_of() { podman image inspect --format '{{.Size}}' "$1"; }
   save() { podman save --quiet --format oci-archive -o "$2" "$1"; }
   ;;
 docker)
   export DOCKER_BUILDKIT=1
-  build() { docker build --quiet "${build_args[@]}" "$@"; }
+  build() { docker build "${build_args[@]}" "$@"; }
   size_of() { docker image inspect --format '{{.Size}}' "$1"; }
   save() { docker save -o "$2" "$1"; }
   ;;
 *) fail "IMAGE_BUILDER=$builder is not one of buildah, docker." ;;
 esac
 
+build_log=$(mktemp --suffix=.log)
+trap 'rm -f "$build_log"' EXIT
 for target in tools plugin; do
   tag=$([[ $target == plugin ]] && echo "$PLUGIN_IMAGE" || echo "$TOOLS_IMAGE")
   echo "== $builder build --target $target -t $tag"
-  build --target "$target" -t "$tag" -f "$context/Dockerfile" "$context" >/dev/null
+  build --target "$target" -t "$tag" -f "$context/Dockerfile" "$context" >"$build_log" 2>&1 ||
+    { tail -n 80 "$build_log" >&2; fail "building target $target failed (the end of its log is above)."; }
 done
 
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
