@@ -24,6 +24,9 @@ cat >"$container_state/storage.conf" <<CONF
 driver = "overlay"
 graphroot = "$container_state/storage"
 runroot = "$container_state/run"
+[storage.options.overlay]
+# No private bind mount of the store over itself, so \`make clean\` can delete it.
+skip_mount_home = "true"
 CONF
 export CONTAINERS_CONF=$container_state/containers.conf
 export CONTAINERS_STORAGE_CONF=$container_state/storage.conf
