@@ -12,7 +12,7 @@ from components.k8s_objects import pod_names
 from components.network import Network
 from components.node_pool import RdmaNodePool
 from components.security import ClusterSecurityGroup
-from components.test_pods import RdmaTestPods, perftest_commands, pod_manifest_yaml
+from components.test_pods import RdmaTestNamespace, RdmaTestPods, perftest_commands, pod_manifest_yaml
 
 config = read_stack_config()
 
@@ -36,12 +36,20 @@ node_pools = [
 ]
 images = PluginImages("images", config.images) if config.images is not None else None
 # Kubernetes objects depend on the node pools: a destroy removes them before the nodes go.
+# The test namespace exists even with the test pods off: testPodManifest and `ack-rdma-check --create` put
+# pods there, and the plugin copies its registry pull secret into it.
+test_namespace = RdmaTestNamespace(
+    "test-namespace",
+    config.test_pods,
+    provider=cluster.provider,
+    opts=pulumi.ResourceOptions(depends_on=node_pools),
+)
 plugin = RdmaDevicePlugin(
     "device-plugin",
     config.device_plugin,
     provider=cluster.provider,
     image=images.plugin_ref if images else None,
-    opts=pulumi.ResourceOptions(depends_on=node_pools),
+    opts=pulumi.ResourceOptions(depends_on=[*node_pools, test_namespace]),
 )
 test_pod_image = images.tools_ref if images and config.test_pods_use_built_image else None
 if config.test_pods_enabled:
@@ -50,7 +58,7 @@ if config.test_pods_enabled:
         config.test_pods,
         provider=cluster.provider,
         image=test_pod_image,
-        opts=pulumi.ResourceOptions(depends_on=[plugin]),
+        opts=pulumi.ResourceOptions(depends_on=[plugin, test_namespace]),
     )
 
 pulumi.export("vpcId", network.vpc_id)
@@ -68,7 +76,7 @@ pulumi.export(
     "testPods",
     {
         "enabled": config.test_pods_enabled,
-        "namespace": config.test_pods.namespace,
+        "namespace": test_namespace.namespace,
         "names": pod_names(config.test_pods),
     },
 )

@@ -40,6 +40,7 @@ MAX_POOL_SIZE = 1000
 _NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _POOL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
@@ -221,6 +222,13 @@ class _Parser:
         test_namespace = self.value("testPodNamespace")
         if not _DNS_LABEL.match(test_namespace):
             self.problem("testPodNamespace", f"{test_namespace!r} is not a namespace name; use a DNS label.")
+        elif test_namespace in _SYSTEM_NAMESPACES:
+            self.problem(
+                "testPodNamespace",
+                f"{test_namespace!r} is one of Kubernetes' own namespaces; the program creates (and on "
+                "destroy deletes) the test namespace, so give it a name of its own such as "
+                f"{defaults.TEST_POD_NAMESPACE!r}.",
+            )
         test_pods_enabled = bool(self.value("testPods"))
         test_host_network = bool(self.value("testPodHostNetwork"))
         node_count = sum(pool.node_count for pool in node_pools)

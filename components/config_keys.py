@@ -247,7 +247,12 @@ KEYS: tuple[ConfigKey, ...] = (
         "string",
         "Image of the test pods (perftest inside). Unset: the tools image this program builds.",
     ),
-    ConfigKey("testPodNamespace", "string", "Namespace of the test pods.", defaults.TEST_POD_NAMESPACE),
+    ConfigKey(
+        "testPodNamespace",
+        "string",
+        "Namespace of the test pods, created (and on destroy deleted) by the program: a name of its own.",
+        defaults.TEST_POD_NAMESPACE,
+    ),
     ConfigKey(
         "testPodHostNetwork",
         "boolean",

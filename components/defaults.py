@@ -45,7 +45,7 @@ PLUGIN_REPOSITORY: Final = "rdma-device-plugin"
 TOOLS_REPOSITORY: Final = "rdma-tools"
 
 TEST_PODS: Final = False
-TEST_POD_NAMESPACE: Final = "default"
+TEST_POD_NAMESPACE: Final = "rdma-test"
 TEST_POD_HOST_NETWORK: Final = False
 
 # Explicit timeouts: the provider's own (90 min create) hide a stuck SCC purchase for an hour and a half.

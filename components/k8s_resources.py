@@ -20,6 +20,8 @@ _KINDS: dict[tuple[str, str], tuple[Callable[..., pulumi.CustomResource], tuple[
     ("v1", "ServiceAccount"): (k8s.core.v1.ServiceAccount, ("automountServiceAccountToken",)),
     ("v1", "Secret"): (k8s.core.v1.Secret, ("type", "stringData")),
     ("v1", "Pod"): (k8s.core.v1.Pod, ("spec",)),
+    ("v1", "Namespace"): (k8s.core.v1.Namespace, ()),
+    ("networking.k8s.io/v1", "NetworkPolicy"): (k8s.networking.v1.NetworkPolicy, ("spec",)),
     ("apps/v1", "DaemonSet"): (k8s.apps.v1.DaemonSet, ("spec",)),
 }
 _CAMEL_HUMP = re.compile(r"(?<!^)(?=[A-Z])")

@@ -1,4 +1,5 @@
-"""RdmaTestPods: two idle pods on two RDMA nodes, ready for ``ib_read_bw``."""
+"""RdmaTestNamespace: where RDMA test pods run; RdmaTestPods: two idle pods on two RDMA nodes, ready for
+``ib_read_bw``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.k8s_objects import TestPodSpec, build_test_pods, manifests_yaml, pod_names
+from components.k8s_objects import (
+    TestPodSpec,
+    build_test_namespace,
+    build_test_network_policy,
+    build_test_objects,
+    build_test_pods,
+    manifests_yaml,
+    pod_names,
+)
 from components.k8s_resources import declare_object
 
 PERFTEST_COMMAND = ("ib_read_bw", "-q", "30")
@@ -37,12 +46,53 @@ def pods_with_image(
 
 
 def pod_manifest_yaml(spec: TestPodSpec, image: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    """The pods as YAML, for ``pulumi stack output testPodManifest | kubectl apply -f -``."""
-    return pods_with_image(spec, image).apply(manifests_yaml)
+    """Namespace, NetworkPolicy and pods (``image`` in place of ``spec.image`` when given) as YAML, for
+    ``pulumi stack output testPodManifest | kubectl apply -f -``."""
+    ref = pulumi.Output.from_input(image if image is not None else spec.image)
+    return ref.apply(lambda value: manifests_yaml(build_test_objects(replace(spec, image=value))))
 
 
 def _nth(index: int) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
     return lambda manifests: manifests[index]
+
+
+class RdmaTestNamespace(pulumi.ComponentResource):
+    """The test pods' namespace, with the NetworkPolicy that admits a test pod's traffic from its pair only.
+
+    Declared whether the stack runs the test pods or not: pods applied from the ``testPodManifest`` output or
+    created by ``ack-rdma-check --create``, and the registry pull secret they use, live in it.
+    """
+
+    namespace: str
+
+    def __init__(
+        self,
+        name: str,
+        spec: TestPodSpec,
+        *,
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("ack-rdma:test_pods:RdmaTestNamespace", name, None, opts)
+        namespace = declare_object(
+            f"{name}-namespace",
+            build_test_namespace(spec),
+            api_version="v1",
+            kind="Namespace",
+            parent=self,
+            provider=provider,
+        )
+        declare_object(
+            f"{name}-network-policy",
+            build_test_network_policy(spec),
+            api_version="networking.k8s.io/v1",
+            kind="NetworkPolicy",
+            parent=self,
+            provider=provider,
+            depends_on=(namespace,),
+        )
+        self.namespace = spec.namespace
+        self.register_outputs({"namespace": self.namespace})
 
 
 class RdmaTestPods(pulumi.ComponentResource):

@@ -21,7 +21,8 @@ from components.k8s_objects import (
     PLUGIN_CONFIG_DIR,
     RDMA_NODE_LABEL_KEY,
     RDMA_NODE_LABEL_VALUE,
-    build_test_pods,
+    TEST_PAIR_LABEL_KEY,
+    build_test_objects,
 )
 from components.mock_cloud import KUBERNETES_VERSIONS
 from components.offline_run import DeclaredResource, ProgramRun, is_secret, reveal
@@ -31,6 +32,8 @@ CLUSTER = "alicloud:cs/managedKubernetes:ManagedKubernetes"
 RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 POD = "kubernetes:core/v1:Pod"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 IMAGE = "docker-build:index:Image"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
@@ -59,6 +62,7 @@ PARENT_TYPES = {
     "ack-rdma:node_pool:RdmaNodePool": "pulumi:pulumi:Stack",
     "ack-rdma:images:PluginImages": "pulumi:pulumi:Stack",
     "ack-rdma:device_plugin:RdmaDevicePlugin": "pulumi:pulumi:Stack",
+    "ack-rdma:test_pods:RdmaTestNamespace": "pulumi:pulumi:Stack",
     "ack-rdma:test_pods:RdmaTestPods": "pulumi:pulumi:Stack",
     "alicloud:vpc/network:Network": "ack-rdma:network:Network",
     "alicloud:vpc/switch:Switch": "ack-rdma:network:Network",
@@ -77,6 +81,8 @@ PARENT_TYPES = {
     "kubernetes:core/v1:ServiceAccount": "ack-rdma:device_plugin:RdmaDevicePlugin",
     "kubernetes:core/v1:Secret": "ack-rdma:device_plugin:RdmaDevicePlugin",
     DAEMON_SET: "ack-rdma:device_plugin:RdmaDevicePlugin",
+    NAMESPACE: "ack-rdma:test_pods:RdmaTestNamespace",
+    NETWORK_POLICY: "ack-rdma:test_pods:RdmaTestNamespace",
     POD: "ack-rdma:test_pods:RdmaTestPods",
 }
 
@@ -114,6 +120,10 @@ def expected_counts(config: StackConfig) -> Counter[str]:
             CONFIG_MAP: 1,
             "kubernetes:core/v1:ServiceAccount": 1,
             DAEMON_SET: 1,
+            # The test namespace stays, test pods or not: applied manifests and ack-rdma-check use it.
+            "ack-rdma:test_pods:RdmaTestNamespace": 1,
+            NAMESPACE: 1,
+            NETWORK_POLICY: 1,
         }
     )
     if config.images is not None:
@@ -139,6 +149,15 @@ def inputs(resource: DeclaredResource) -> dict[str, Any]:
     return {key: reveal(value) for key, value in resource.inputs.items()}
 
 
+def manifest_objects(run: ProgramRun) -> list[dict[str, Any]]:
+    """The ``testPodManifest`` output's objects."""
+    return list(yaml.safe_load_all(reveal(run.outputs["testPodManifest"])))
+
+
+def manifest_pods(run: ProgramRun) -> list[dict[str, Any]]:
+    return [obj for obj in manifest_objects(run) if obj["kind"] == "Pod"]
+
+
 def type_of(run: ProgramRun, urn: str) -> str:
     return "pulumi:pulumi:Stack" if urn == run.stack_urn else run.by_urn(urn).type
 
@@ -151,7 +170,7 @@ def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun
 
 def test_dev_stack_declares_the_walkthrough(program_runs: dict[str, ProgramRun]) -> None:
     dev = program_runs["dev"]
-    assert len(dev.resources) == 25
+    assert len(dev.resources) == 28
     assert len(dev.of_type(POD)) == 2
     assert reveal(dev.one(NODE_POOL).inputs["desiredSize"]) == "2"
     assert dev.settings.region == "cn-shanghai"
@@ -186,9 +205,8 @@ def test_node_pool_label_matches_daemonset_and_test_pod_selectors(stack_run: Pro
         assert [label["key"] for label in labels] == sorted(label["key"] for label in labels)
     daemon_set = inputs(stack_run.one(DAEMON_SET))
     assert daemon_set["spec"]["template"]["spec"]["nodeSelector"] == RDMA_SELECTOR
-    manifest_pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
     declared_pods = [inputs(pod) for pod in stack_run.of_type(POD)]
-    for pod in manifest_pods + declared_pods:
+    for pod in manifest_pods(stack_run) + declared_pods:
         assert pod["spec"]["nodeSelector"] == RDMA_SELECTOR
 
 
@@ -197,7 +215,7 @@ def test_workloads_tolerate_every_pool_taint(stack_run: ProgramRun) -> None:
         taint for pool in stack_run.of_type(NODE_POOL) for taint in reveal(pool.inputs.get("taints") or [])
     ]
     daemon_tolerations = inputs(stack_run.one(DAEMON_SET))["spec"]["template"]["spec"]["tolerations"]
-    pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
+    pods = manifest_pods(stack_run)
     assert {"key": "CriticalAddonsOnly", "operator": "Exists"} in daemon_tolerations
     for taint in taints:
         for tolerations in [daemon_tolerations] + [pod["spec"].get("tolerations", []) for pod in pods]:
@@ -234,6 +252,7 @@ def test_daemonset_runs_unprivileged_with_exactly_its_volumes(stack_run: Program
     assert context["allowPrivilegeEscalation"] is False
     assert context["readOnlyRootFilesystem"] is True
     assert context["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
     assert pod["hostNetwork"] is True
     assert pod["priorityClassName"] == "system-node-critical"
     assert pod["automountServiceAccountToken"] is False
@@ -271,6 +290,7 @@ def test_daemonset_runs_the_built_image_pinned_by_digest(stack_run: ProgramRun) 
     (container,) = inputs(stack_run.one(DAEMON_SET))["spec"]["template"]["spec"]["containers"]
     plugin_image = reveal(stack_run.outputs["pluginImage"])
     assert container["image"] == plugin_image
+    assert "imagePullPolicy" not in container  # pinned: kubelet's default (IfNotPresent) is right
     tag, _, digest = plugin_image.partition("@")
     assert digest.startswith("sha256:")
     (build,) = [image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "plugin"]
@@ -395,17 +415,23 @@ def test_every_output_is_present(stack_run: ProgramRun) -> None:
 
 
 def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: ProgramRun) -> None:
-    pods = list(yaml.safe_load_all(reveal(stack_run.outputs["testPodManifest"])))
+    objects = manifest_objects(stack_run)
+    pods = manifest_pods(stack_run)
     described = reveal(stack_run.outputs["testPods"])
     assert [pod["metadata"]["name"] for pod in pods] == described["names"]
     assert {pod["metadata"]["namespace"] for pod in pods} == {described["namespace"]}
     config = stack_config(stack_run)
     tools = next(image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "tools")
-    assert pods == build_test_pods(replace(config.test_pods, image=tools.outputs["ref"]))
+    assert objects == build_test_objects(replace(config.test_pods, image=tools.outputs["ref"]))
+    rdma_resource = reveal(stack_run.outputs["rdmaResourceName"])
     for pod in pods:
         (container,) = pod["spec"]["containers"]
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["IPC_LOCK"]}
-        assert container["resources"]["limits"] == {reveal(stack_run.outputs["rdmaResourceName"]): "1"}
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["spec"]["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+        limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+        assert limits[rdma_resource] == "1"
+        assert set(limits) == {rdma_resource, "cpu", "memory"} and set(requests) == {"cpu", "memory"}
     if described["enabled"]:
         declared = sorted(
             (inputs(pod) for pod in stack_run.of_type(POD)), key=lambda pod: pod["metadata"]["name"]
@@ -415,6 +441,34 @@ def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: Progra
     server, client = described["names"]
     assert commands["server"].endswith(f"{server} -- ib_read_bw -q 30")
     assert f"{client} -- ib_read_bw -q 30 " in commands["client"] and server in commands["client"]
+
+
+def test_test_pods_have_their_own_namespace_and_admit_traffic_from_their_pair_only(
+    stack_run: ProgramRun,
+) -> None:
+    """The namespace and its NetworkPolicy are declared even with the test pods off, and the manifest output
+    carries both so that ``kubectl apply`` works on its own."""
+    namespace_name = reveal(stack_run.outputs["testPods"])["namespace"]
+    assert namespace_name not in ("default", "kube-system")
+    namespace = inputs(stack_run.one(NAMESPACE))
+    policy = inputs(stack_run.one(NETWORK_POLICY))
+    assert namespace["metadata"]["name"] == policy["metadata"]["namespace"] == namespace_name
+    assert stack_run.one(NAMESPACE).urn in stack_run.one(NETWORK_POLICY).dependencies
+    manifest = {obj["kind"]: obj for obj in manifest_objects(stack_run) if obj["kind"] != "Pod"}
+    assert manifest == {"Namespace": namespace, "NetworkPolicy": policy}
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+    pods = manifest_pods(stack_run) + [inputs(pod) for pod in stack_run.of_type(POD)]
+    assert pods and all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
+    assert set(selector) == {TEST_PAIR_LABEL_KEY}
+    # Pods go after their namespace on create and before it on destroy.
+    namespace_component = stack_run.one("ack-rdma:test_pods:RdmaTestNamespace").urn
+    for component in ("ack-rdma:test_pods:RdmaTestPods", "ack-rdma:device_plugin:RdmaDevicePlugin"):
+        for resource in stack_run.of_type(component):
+            assert namespace_component in resource.dependencies or stack_run.one(NAMESPACE).urn in (
+                resource.dependencies
+            ), component
 
 
 def test_outputs_known_only_after_deployment_are_told_apart(stack_run: ProgramRun) -> None:

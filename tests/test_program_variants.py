@@ -55,7 +55,15 @@ def test_kubernetes_objects_validate_against_the_newest_schema(run_stack: RunSta
         for obj in kubernetes_objects(run):
             assert SCHEMA_VERSION.startswith(kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True))
             kinds.add(obj["kind"])
-    assert kinds == {"ConfigMap", "ServiceAccount", "DaemonSet", "Pod", "Secret"}
+    assert kinds == {
+        "ConfigMap",
+        "ServiceAccount",
+        "DaemonSet",
+        "Pod",
+        "Secret",
+        "Namespace",
+        "NetworkPolicy",
+    }
 
 
 def test_schema_validation_catches_a_misspelt_field() -> None:
@@ -82,14 +90,19 @@ def test_personal_edition_pushes_with_the_password_and_pulls_with_a_secret(run_s
         "password": "s3cret",
     }
     secrets = run.of_type("kubernetes:core/v1:Secret")
-    assert sorted(secret.inputs["metadata"]["namespace"] for secret in secrets) == ["default", "kube-system"]
+    assert sorted(secret.inputs["metadata"]["namespace"] for secret in secrets) == [
+        "kube-system",
+        "rdma-test",
+    ]
     for secret in secrets:
         assert is_secret(secret.inputs["stringData"])
         docker_config = json.loads(reveal(secret.inputs["stringData"])[".dockerconfigjson"])
         assert docker_config["auths"]["registry.cn-shanghai.aliyuncs.com"]["password"] == "s3cret"
     daemon_set = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])
     assert daemon_set["template"]["spec"]["imagePullSecrets"] == [{"name": "ack-rdma-registry"}]
-    for pod in yaml.safe_load_all(reveal(run.outputs["testPodManifest"])):
+    pods = [obj for obj in yaml.safe_load_all(reveal(run.outputs["testPodManifest"])) if obj["kind"] == "Pod"]
+    assert len(pods) == 2
+    for pod in pods:
         assert pod["spec"]["imagePullSecrets"] == [{"name": "ack-rdma-registry"}]
 
 
@@ -140,6 +153,10 @@ def test_preview_neither_pushes_nor_needs_the_push(run_stack: RunStack) -> None:
     assert daemon_set["template"]["spec"]["containers"][0]["image"] == plugin_tag
     assert reveal(run.outputs["pluginImage"]) == plugin_tag
     assert "@sha256:" not in reveal(run.outputs["testPodManifest"])
+    # A tag may name another image by the time a node pulls: every start pulls it afresh.
+    pods = [reveal(pod.inputs["spec"]) for pod in run.of_type("kubernetes:core/v1:Pod")]
+    for pod_spec in [daemon_set["template"]["spec"], *pods]:
+        assert pod_spec["containers"][0]["imagePullPolicy"] == "Always"
 
 
 def test_listed_ingress_cidrs_open_exactly_their_ports(run_stack: RunStack) -> None:

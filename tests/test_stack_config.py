@@ -183,6 +183,10 @@ ERROR_CLASSES: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {
         {"testPodNamespace": "Default"},
         ("ack-rdma:testPodNamespace 'Default' is not a namespace name",),
     ),
+    "test pods in a namespace Kubernetes keeps": (
+        {"testPodNamespace": "default"},
+        ("ack-rdma:testPodNamespace 'default' is one of Kubernetes' own namespaces", "'rdma-test'"),
+    ),
     "addon without a name": (
         {"addons": [{"config": {"a": 1}}]},
         ("ack-rdma:addons[0].name is missing",),
