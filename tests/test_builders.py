@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 import yaml
@@ -15,7 +16,9 @@ from components.k8s_objects import (
     TestPodSpec,
     build_daemon_set,
     build_registry_pull_secret,
+    build_test_objects,
     build_test_pods,
+    checkov_skips,
     manifests_yaml,
 )
 from components.network import first_zone
@@ -35,10 +38,66 @@ def test_test_pods_are_a_pair_forced_apart() -> None:
         assert "hostNetwork" not in pod["spec"]
 
 
+def skipped_checks(obj: dict[str, Any]) -> set[str]:
+    annotations = obj["metadata"]["annotations"]
+    return {value.split("=", 1)[0] for key, value in annotations.items() if key.startswith("checkov.io/skip")}
+
+
 def test_host_network_test_pods_keep_cluster_dns() -> None:
     (pod, _) = build_test_pods(TestPodSpec(image="r.example.com/t:1", host_network=True))
     assert pod["spec"]["hostNetwork"] is True
     assert pod["spec"]["dnsPolicy"] == "ClusterFirstWithHostNet"
+    assert "CKV_K8S_19" in skipped_checks(pod)
+    (pod_network, _) = build_test_pods(TestPodSpec(image="r.example.com/t:1"))
+    assert "CKV_K8S_19" not in skipped_checks(pod_network)
+
+
+DIGEST = "r.example.com/t@sha256:" + "c" * 64
+
+
+@pytest.mark.parametrize("build", ["pods", "daemon set"])
+def test_an_image_by_tag_is_pulled_at_every_start_and_says_why_it_has_no_digest(build: str) -> None:
+    def objects(image: str) -> list[dict[str, Any]]:
+        if build == "pods":
+            return build_test_pods(TestPodSpec(image=image))
+        return [build_daemon_set(DevicePluginSpec(config_json="{}", image=image))]
+
+    def containers(obj: dict[str, Any]) -> list[dict[str, Any]]:
+        spec = obj["spec"]
+        pod_spec = spec["template"]["spec"] if "template" in spec else spec
+        return list(pod_spec["containers"])
+
+    for obj in objects("r.example.com/t:1"):
+        assert [c["imagePullPolicy"] for c in containers(obj)] == ["Always"]
+        assert "CKV_K8S_43" in skipped_checks(obj)
+    for obj in objects(DIGEST):
+        assert [c["image"] for c in containers(obj)] == [DIGEST]
+        assert all("imagePullPolicy" not in c for c in containers(obj))
+        assert "CKV_K8S_43" not in skipped_checks(obj)
+
+
+def test_checkov_skips_are_numbered_and_refuse_what_checkov_would_misread() -> None:
+    assert checkov_skips({"CKV_K8S_8": "idle", "CKV2_K8S_6": "host network"}) == {
+        "checkov.io/skip1": "CKV_K8S_8=idle",
+        "checkov.io/skip2": "CKV2_K8S_6=host network",
+    }
+    for reason in ("a=b", " "):
+        with pytest.raises(ValueError, match="CKV_K8S_8"):
+            checkov_skips({"CKV_K8S_8": reason})
+
+
+def test_test_objects_come_namespace_first_and_the_policy_selects_the_pair() -> None:
+    namespace, policy, *pods = build_test_objects(
+        TestPodSpec(image=DIGEST, namespace="rdma", name_prefix="t")
+    )
+    assert (namespace["kind"], namespace["metadata"]["name"]) == ("Namespace", "rdma")
+    assert (policy["kind"], policy["metadata"]["namespace"]) == ("NetworkPolicy", "rdma")
+    assert [pod["metadata"]["namespace"] for pod in pods] == ["rdma", "rdma"]
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+    assert all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
+    other_pair = build_test_pods(TestPodSpec(image=DIGEST, namespace="rdma", name_prefix="u"))
+    assert not any(selector.items() <= pod["metadata"]["labels"].items() for pod in other_pair)
 
 
 def test_perftest_commands_point_the_client_at_the_server() -> None:
