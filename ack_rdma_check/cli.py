@@ -69,11 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--stack", metavar="NAME", help="read the outputs of this stack with the pulumi CLI")
     pods = parser.add_argument_group("test pods")
     pods.add_argument(
-        "--namespace", help="namespace of the test pods (default: the testPods output, or default)"
+        "--namespace", help="namespace of the test pods (default: the testPods output, else rdma-test)"
     )
     pods.add_argument("--selector", help="label selector picking two pods instead of the testPods output")
     pods.add_argument(
-        "--create", action="store_true", help="create the test pods if missing, delete them after"
+        "--create",
+        action="store_true",
+        help="create the test pods (and their namespace) if missing; delete them after",
     )
     pods.add_argument("--image", help="image for --create (default: the image in the testPodManifest output)")
     run = parser.add_argument_group("measurement")

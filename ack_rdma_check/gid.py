@@ -73,6 +73,13 @@ class SysfsDevice:
     def iwarp(self) -> bool:
         return self.node_type.startswith("4:")
 
+    def netdev_of(self, port_number: int) -> str | None:
+        """The netdev bound to the port's GIDs, else one of the PCI function's (an eRDMA device's netdev is
+        the virtio-net function's, so only the GID attribute names it)."""
+        port = self.ports.get(port_number)
+        bound = [entry.ndev for _, entry in sorted(port.gids.items()) if entry.ndev] if port else []
+        return next(iter(bound + self.netdevs), None)
+
 
 @dataclass(frozen=True)
 class GidChoice:

@@ -21,11 +21,11 @@ import yaml
 from ack_rdma_check.errors import UsageError
 from ack_rdma_check.steps.pods import PodTarget
 from ack_rdma_check.transport import Kubeconfig
-from components.k8s_objects import DEFAULT_RESOURCE_NAME, TestPodSpec, build_test_pods, rdma_node_selector
+from components import defaults
+from components.k8s_objects import DEFAULT_RESOURCE_NAME, TestPodSpec, build_test_objects, rdma_node_selector
 
 DEFAULT_MIN_GBITS = 40.0
 """Without a stack value: the walkthrough's SCC nodes gave 44 Gbit/s; 40 leaves room for run-to-run noise."""
-DEFAULT_NAMESPACE = "default"
 DEFAULT_NAME_PREFIX = "rdma-test"
 HOST_NETWORK_SUFFIX = "-hostnet"
 """Created host-network pods get their own names so they never collide with pod-network test pods."""
@@ -192,12 +192,14 @@ class PodChoice:
 def resolve_target(choice: PodChoice, outputs: StackOutputs) -> PodTarget:
     test_pods = _test_pods_output(outputs)
     names: list[str] = list(test_pods["names"]) if test_pods else []
-    namespace = choice.namespace or (test_pods["namespace"] if test_pods else None) or DEFAULT_NAMESPACE
+    namespace = (
+        choice.namespace or (test_pods["namespace"] if test_pods else None) or defaults.TEST_POD_NAMESPACE
+    )
     if choice.create:
         if choice.selector is not None:
             raise UsageError("--selector and --create exclude each other: --create makes the builder's pods.")
         return PodTarget(
-            namespace, manifests=build_test_pods(_create_spec(choice, namespace, names, outputs))
+            namespace, manifests=build_test_objects(_create_spec(choice, namespace, names, outputs))
         )
     if choice.selector is not None:
         return PodTarget(namespace, selector=choice.selector)

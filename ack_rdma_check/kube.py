@@ -11,11 +11,19 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import watch
-from kubernetes.client import ApiClient, ApiException, CoreV1Api, V1Pod
+from kubernetes.client import (
+    ApiClient,
+    ApiException,
+    CoreV1Api,
+    NetworkingV1Api,
+    V1Namespace,
+    V1NetworkPolicy,
+    V1Pod,
+)
 from kubernetes.config.kube_config import new_client_from_config, new_client_from_config_dict
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
@@ -75,6 +83,7 @@ def _api(what: str) -> Iterator[None]:
 class KubeCluster:
     def __init__(self, client: ApiClient) -> None:
         self._core = CoreV1Api(client)
+        self._networking = NetworkingV1Api(client)
 
     def read(self, pod: PodRef) -> PodState | None:
         with _api(f"read pod {pod}"):
@@ -92,18 +101,43 @@ class KubeCluster:
                 for pod in self._core.list_namespaced_pod(namespace, label_selector=selector).items
             ]
 
-    def create(self, manifest: Mapping[str, Any]) -> PodRef:
-        metadata = manifest["metadata"]
-        ref = PodRef(metadata["namespace"], metadata["name"])
-        body = V1Pod.from_dict(dict(manifest))
-        assert body is not None, "from_dict returns None only for None"
-        with _api(f"create pod {ref}"):
-            self._core.create_namespaced_pod(ref.namespace, body)
-        return ref
+    def exists(self, manifest: Mapping[str, Any]) -> bool:
+        kind, name, namespace = _identity(manifest)
+        with _api(f"read {kind} {name}"):
+            try:
+                if kind == "Namespace":
+                    self._core.read_namespace(name)
+                elif kind == "NetworkPolicy":
+                    self._networking.read_namespaced_network_policy(name, namespace)
+                else:
+                    self._core.read_namespaced_pod(name, namespace)
+            except ApiException as error:
+                if error.status == 404:
+                    return False
+                raise
+        return True
 
-    def delete(self, pod: PodRef) -> None:
-        with _api(f"delete pod {pod}"):
-            self._core.delete_namespaced_pod(pod.name, pod.namespace)
+    def create(self, manifest: Mapping[str, Any]) -> None:
+        kind, name, namespace = _identity(manifest)
+        with _api(f"create {kind} {name}"):
+            if kind == "Namespace":
+                self._core.create_namespace(_model(V1Namespace, manifest))
+            elif kind == "NetworkPolicy":
+                self._networking.create_namespaced_network_policy(
+                    namespace, _model(V1NetworkPolicy, manifest)
+                )
+            else:
+                self._core.create_namespaced_pod(namespace, _model(V1Pod, manifest))
+
+    def delete(self, manifest: Mapping[str, Any]) -> None:
+        kind, name, namespace = _identity(manifest)
+        with _api(f"delete {kind} {name}"):
+            if kind == "Namespace":
+                self._core.delete_namespace(name)
+            elif kind == "NetworkPolicy":
+                self._networking.delete_namespaced_network_policy(name, namespace)
+            else:
+                self._core.delete_namespaced_pod(name, namespace)
 
     def wait_running(self, pods: Sequence[PodRef], timeout: float) -> list[PodState]:
         deadline = time.monotonic() + timeout
@@ -235,6 +269,24 @@ def exit_status(status_json: str) -> tuple[int, str]:
         if cause.get("reason") == "ExitCode":
             return int(cause["message"]), ""
     return _EXIT_NOT_STARTED, f"{status.get('message', status_json)}\n"
+
+
+_TEST_OBJECT_KINDS = frozenset({"Namespace", "NetworkPolicy", "Pod"})
+Model = TypeVar("Model", V1Namespace, V1NetworkPolicy, V1Pod)
+
+
+def _identity(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Kind, name and namespace of one of the test objects the builder makes."""
+    kind, metadata = manifest["kind"], manifest["metadata"]
+    if kind not in _TEST_OBJECT_KINDS:
+        raise ValueError(f"the check creates only {sorted(_TEST_OBJECT_KINDS)}, not {kind}")
+    return kind, metadata["name"], metadata.get("namespace", "")
+
+
+def _model(model: type[Model], manifest: Mapping[str, Any]) -> Model:
+    body = model.from_dict(dict(manifest))
+    assert body is not None, "from_dict returns None only for None"
+    return body
 
 
 def _settled(state: PodState) -> bool:

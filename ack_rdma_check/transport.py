@@ -1,4 +1,4 @@
-"""How the check talks to the cluster: read, create and delete pods, and run commands in them.
+"""How the check talks to the cluster: read pods, create and delete the test objects, run commands in pods.
 
 ``kube.KubeCluster`` implements it with the official Kubernetes client; the orchestration only sees this
 interface, so it runs unchanged against an in-process stand-in in the tests.
@@ -85,9 +85,13 @@ class Cluster(Protocol):
         """Pods matching a label selector."""
         ...
 
-    def create(self, manifest: Mapping[str, Any]) -> PodRef: ...
+    def exists(self, manifest: Mapping[str, Any]) -> bool:
+        """Whether the object (a Namespace, NetworkPolicy or Pod manifest) exists."""
+        ...
 
-    def delete(self, pod: PodRef) -> None: ...
+    def create(self, manifest: Mapping[str, Any]) -> None: ...
+
+    def delete(self, manifest: Mapping[str, Any]) -> None: ...
 
     def wait_running(self, pods: Sequence[PodRef], timeout: float) -> list[PodState]:
         """The pods' states as soon as all run, or as they are when ``timeout`` s pass (or one fails)."""

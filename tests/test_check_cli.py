@@ -142,7 +142,7 @@ def test_pod_choice_errors(tmp_path: Path) -> None:
     assert_usage_error(run([], kubeconfig), "No test pods known", "--create", "--selector")
     assert_usage_error(run(["--create", "--selector", "a=b"], kubeconfig), "exclude each other")
     assert_usage_error(run(["--create"], kubeconfig), "--create needs the test pod image", "--image")
-    pods_off = {"enabled": False, "namespace": "default", "names": ["rdma-test-0", "rdma-test-1"]}
+    pods_off = {"enabled": False, "namespace": "rdma-test", "names": ["rdma-test-0", "rdma-test-1"]}
     off = stack.write_outputs(tmp_path / "off.json", testPods=pods_off)
     assert_usage_error(run(["--outputs", str(off)]), "test pods are off", "--create", "testPods: true")
     bad = stack.write_outputs(tmp_path / "bad.json", testPods={"names": ["only-one"]})
@@ -253,7 +253,7 @@ def _scheduler(manifests: list[Mapping[str, Any]]) -> FakeCluster:
 def test_create_takes_the_image_from_the_manifest_output(tmp_path: Path) -> None:
     outputs = stack.write_outputs(
         tmp_path / "outputs.json",
-        testPods={"enabled": False, "namespace": "default", "names": ["rdma-test-0", "rdma-test-1"]},
+        testPods={"enabled": False, "namespace": "rdma-test", "names": ["rdma-test-0", "rdma-test-1"]},
     )
     created: list[Mapping[str, Any]] = []
     cluster = _scheduler(created)
@@ -261,7 +261,12 @@ def test_create_takes_the_image_from_the_manifest_output(tmp_path: Path) -> None
     assert result.rc == 0, result.stdout
     assert [m["metadata"]["name"] for m in created] == ["rdma-test-0", "rdma-test-1"]
     assert {m["spec"]["containers"][0]["image"] for m in created} == {stack.TOOLS_IMAGE}
-    assert [ref.name for ref in cluster.deleted] == ["rdma-test-0", "rdma-test-1"]
+    assert cluster.deleted == [
+        "Pod/rdma-test-1",
+        "Pod/rdma-test-0",
+        "NetworkPolicy/rdma-test",
+        "Namespace/rdma-test",
+    ]
 
 
 def test_create_with_rdma_cm_makes_host_network_pods(tmp_path: Path) -> None:

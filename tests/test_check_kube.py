@@ -13,11 +13,11 @@ from ack_rdma_check import kube
 from ack_rdma_check.errors import SetupError
 from ack_rdma_check.perftest_errors import Failure, diagnose
 from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
-from components.k8s_objects import TestPodSpec, build_test_pods
+from components.k8s_objects import TestPodSpec, build_test_objects
 from tests.check_fixtures.fake_apiserver import ExecReply, FakeApiServer, pod_json
 from tests.check_fixtures.fake_cluster import fixture
 
-SERVER = PodRef("default", "rdma-test-0")
+SERVER = PodRef("rdma-test", "rdma-test-0")
 WRAPPER = ["sh", "-c", 'echo "$$"; exec "$@"', "ack-rdma-check"]
 
 
@@ -39,10 +39,10 @@ def connect(api: FakeApiServer) -> kube.KubeCluster:
 
 
 def test_read_running_and_missing_pods(api: FakeApiServer) -> None:
-    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Running", node="n1", ip="172.20.1.14")
+    api.pods[("rdma-test", "rdma-test-0")] = pod_json("rdma-test-0", "Running", node="n1", ip="172.20.1.14")
     cluster = connect(api)
     assert cluster.read(SERVER) == PodState(SERVER, "Running", "n1", "172.20.1.14", False, None)
-    assert cluster.read(PodRef("default", "nope")) is None
+    assert cluster.read(PodRef("rdma-test", "nope")) is None
 
 
 def test_pending_and_waiting_pods_say_why(api: FakeApiServer) -> None:
@@ -52,7 +52,7 @@ def test_pending_and_waiting_pods_say_why(api: FakeApiServer) -> None:
         "reason": "Unschedulable",
         "message": "0/3 nodes are available: 3 Insufficient rdma/hca.",
     }
-    api.pods[("default", "a")] = pod_json("a", "Pending", conditions=[unschedulable])
+    api.pods[("rdma-test", "a")] = pod_json("a", "Pending", conditions=[unschedulable])
     waiting_reason = {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "tools"'}
     waiting = {
         "name": "rdma-test",
@@ -62,10 +62,10 @@ def test_pending_and_waiting_pods_say_why(api: FakeApiServer) -> None:
         "imageID": "",
         "state": {"waiting": waiting_reason},
     }
-    api.pods[("default", "b")] = pod_json("b", "Pending", node="n2", containerStatuses=[waiting])
+    api.pods[("rdma-test", "b")] = pod_json("b", "Pending", node="n2", containerStatuses=[waiting])
     cluster = connect(api)
-    a = cluster.read(PodRef("default", "a"))
-    b = cluster.read(PodRef("default", "b"))
+    a = cluster.read(PodRef("rdma-test", "a"))
+    b = cluster.read(PodRef("rdma-test", "b"))
     assert a is not None and a.problem == "0/3 nodes are available: 3 Insufficient rdma/hca."
     assert (
         b is not None and b.problem == 'container rdma-test ImagePullBackOff: Back-off pulling image "tools"'
@@ -73,8 +73,8 @@ def test_pending_and_waiting_pods_say_why(api: FakeApiServer) -> None:
 
 
 def test_wait_running_follows_the_watch(api: FakeApiServer) -> None:
-    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
-    api.pending_updates[("default", "rdma-test-0")] = [
+    api.pods[("rdma-test", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
+    api.pending_updates[("rdma-test", "rdma-test-0")] = [
         pod_json("rdma-test-0", "Pending", node="n1"),
         pod_json("rdma-test-0", "Running", node="n1", ip="172.20.1.14"),
     ]
@@ -82,11 +82,11 @@ def test_wait_running_follows_the_watch(api: FakeApiServer) -> None:
     [state] = connect(api).wait_running([SERVER], timeout=10)
     assert state.running and state.pod_ip == "172.20.1.14"
     assert time.monotonic() - started < 5  # the event ended the wait, not the timeout
-    assert ("GET", "/api/v1/namespaces/default/pods") in api.requests
+    assert ("GET", "/api/v1/namespaces/rdma-test/pods") in api.requests
 
 
 def test_wait_running_gives_up_at_the_deadline(api: FakeApiServer) -> None:
-    api.pods[("default", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
+    api.pods[("rdma-test", "rdma-test-0")] = pod_json("rdma-test-0", "Pending")
     [state] = connect(api).wait_running(
         [
             SERVER,
@@ -94,22 +94,30 @@ def test_wait_running_gives_up_at_the_deadline(api: FakeApiServer) -> None:
         timeout=0.5,
     )
     assert state.phase == "Pending"
-    missing = connect(api).wait_running([PodRef("default", "gone")], timeout=0.5)
+    missing = connect(api).wait_running([PodRef("rdma-test", "gone")], timeout=0.5)
     assert missing[0].phase == "Missing"
 
 
-def test_create_find_and_delete(api: FakeApiServer) -> None:
+def test_create_find_and_delete_the_test_objects(api: FakeApiServer) -> None:
     cluster = connect(api)
-    manifests = build_test_pods(TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0"))
-    refs = [cluster.create(manifest) for manifest in manifests]
-    assert refs == [SERVER, PodRef("default", "rdma-test-1")]
-    stored = api.pods[("default", "rdma-test-0")]
-    assert stored["spec"]["containers"][0]["resources"]["limits"] == {"rdma/hca": "1"}
+    namespace, policy, *test_pods = build_test_objects(
+        TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0")
+    )
+    assert not any(cluster.exists(manifest) for manifest in (namespace, policy, *test_pods))
+    for manifest in (namespace, policy, *test_pods):
+        cluster.create(manifest)
+    assert all(cluster.exists(manifest) for manifest in (namespace, policy, *test_pods))
+    assert api.objects["/api/v1/namespaces/rdma-test"]["metadata"]["name"] == "rdma-test"
+    stored_policy = api.objects["/apis/networking.k8s.io/v1/namespaces/rdma-test/networkpolicies/rdma-test"]
+    assert stored_policy["spec"]["policyTypes"] == ["Ingress"]
+    stored = api.pods[("rdma-test", "rdma-test-0")]
+    assert stored["spec"]["containers"][0]["resources"]["limits"]["rdma/hca"] == "1"
     assert stored["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-    found = cluster.find("default", "app.kubernetes.io/name=rdma-test")
+    found = cluster.find("rdma-test", "app.kubernetes.io/name=rdma-test")
     assert sorted(state.ref.name for state in found) == ["rdma-test-0", "rdma-test-1"]
-    cluster.delete(SERVER)
-    assert ("default", "rdma-test-0") not in api.pods
+    for manifest in (*test_pods, policy, namespace):
+        cluster.delete(manifest)
+    assert not api.pods and not api.objects
 
 
 def test_exec_returns_output_and_exit_code(api: FakeApiServer) -> None:
@@ -184,7 +192,7 @@ def test_expired_credentials_name_the_fix(api: FakeApiServer) -> None:
     with pytest.raises(SetupError) as caught:
         connect(api).read(SERVER)
     assert caught.value.reason.startswith(
-        "Kubernetes API: read pod default/rdma-test-0 failed (401 Unauthorized)"
+        "Kubernetes API: read pod rdma-test/rdma-test-0 failed (401 Unauthorized)"
     )
     assert "pulumi stack output kubeconfig --show-secrets" in caught.value.reason
 
@@ -194,7 +202,7 @@ def test_api_server_that_is_not_there() -> None:
     kubeconfig = closed.kubeconfig()
     closed.close()
     with pytest.raises(
-        SetupError, match="cannot reach the Kubernetes API server to read pod default/rdma-test-0"
+        SetupError, match="cannot reach the Kubernetes API server to read pod rdma-test/rdma-test-0"
     ):
         kube.connect(Kubeconfig("test", content=kubeconfig)).read(SERVER)
 

@@ -14,12 +14,12 @@ from ack_rdma_check.steps.perf import RunTiming
 from ack_rdma_check.steps.pods import PodTarget
 from ack_rdma_check.steps.record import Outcome, StepResult
 from ack_rdma_check.transport import ExecResult
-from components.k8s_objects import TestPodSpec, build_test_pods
+from components.k8s_objects import TestPodSpec, build_test_objects
 from tests.check_fixtures import pods
 from tests.check_fixtures.fake_cluster import FakeCluster, FakePod
 
 FAST = RunTiming(connect_timeout=5.0, retry_interval=0.0, run_timeout=10.0, server_exit_timeout=1.0)
-NAMED = PodTarget("default", names=("rdma-test-0", "rdma-test-1"))
+NAMED = PodTarget("rdma-test", names=("rdma-test-0", "rdma-test-1"))
 BW_FLAGS = ["ib_read_bw", "-q", "30", "-F", "--report_gbits", "-p", "18515"]
 
 
@@ -156,7 +156,7 @@ def test_pending_pod_stops_the_check() -> None:
     result = check(cluster)
     assert result.verdict.exit_code == 2
     assert result.verdict.reason == (
-        "pod default/rdma-test-1 is Pending after 300 s: 0/3 nodes are available: 3 Insufficient rdma/hca."
+        "pod rdma-test/rdma-test-1 is Pending after 300 s: 0/3 nodes are available: 3 Insufficient rdma/hca."
     )
     assert not [entry for entry in cluster.log if entry[0] in {"run", "start"}]
 
@@ -171,7 +171,7 @@ def test_pods_on_one_node_would_not_cross_the_network() -> None:
 def test_missing_named_pod() -> None:
     result = check(FakeCluster([pods.roce_pod(0)]))
     assert result.verdict.exit_code == 2
-    assert result.verdict.reason.startswith("pod default/rdma-test-1 does not exist")
+    assert result.verdict.reason.startswith("pod rdma-test/rdma-test-1 does not exist")
 
 
 def test_pod_without_an_rdma_device() -> None:
@@ -281,10 +281,10 @@ def test_latency_runs_after_bandwidth() -> None:
 
 def test_selector_picks_two_pods() -> None:
     cluster = pair()
-    result = check(cluster, target=PodTarget("default", selector="app.kubernetes.io/name=rdma-test"))
+    result = check(cluster, target=PodTarget("rdma-test", selector="app.kubernetes.io/name=rdma-test"))
     assert result.verdict.exit_code == 0
-    missing = check(cluster, target=PodTarget("default", selector="app=none"))
-    assert missing.verdict.reason.startswith("selector 'app=none' matches 0 pod(s) in namespace default")
+    missing = check(cluster, target=PodTarget("rdma-test", selector="app=none"))
+    assert missing.verdict.reason.startswith("selector 'app=none' matches 0 pod(s) in namespace rdma-test")
 
 
 def _creating_cluster(**changes: Any) -> FakeCluster:
@@ -295,35 +295,52 @@ def _creating_cluster(**changes: Any) -> FakeCluster:
     return FakeCluster([], on_create=schedule)
 
 
-def _create_target() -> PodTarget:
-    return PodTarget(
-        "default", manifests=build_test_pods(TestPodSpec(image="registry.example/rdma-tools:0.1.0"))
-    )
+SPEC = TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0")
+CREATE = PodTarget(SPEC.namespace, manifests=build_test_objects(SPEC))
+ALL_OBJECTS = ["Namespace/rdma-test", "NetworkPolicy/rdma-test", "Pod/rdma-test-0", "Pod/rdma-test-1"]
 
 
-def test_create_makes_the_builders_pods_and_deletes_them() -> None:
+def _described(manifests: list[Mapping[str, Any]]) -> list[str]:
+    return [f"{m['kind']}/{m['metadata']['name']}" for m in manifests]
+
+
+def test_create_makes_the_builders_objects_and_deletes_them() -> None:
     cluster = _creating_cluster()
-    result = check(cluster, target=_create_target())
+    result = check(cluster, target=CREATE)
     assert result.verdict.exit_code == 0
-    assert [m["metadata"]["name"] for m in cluster.created] == ["rdma-test-0", "rdma-test-1"]
-    assert cluster.created[0]["spec"]["containers"][0]["resources"]["limits"] == {"rdma/hca": "1"}
-    assert [ref.name for ref in cluster.deleted] == ["rdma-test-0", "rdma-test-1"]
-    assert cluster.log[-2:] == [("delete", "rdma-test-0", ()), ("delete", "rdma-test-1", ())]
-    assert result.steps[-1].name == "Delete created pods"
-    assert not cluster.pods
+    assert _described(cluster.created) == ALL_OBJECTS
+    assert cluster.created[2]["spec"]["containers"][0]["resources"]["limits"]["rdma/hca"] == "1"
+    assert cluster.deleted == ALL_OBJECTS[::-1]  # pods first, the namespace last
+    assert cluster.log[-1] == ("delete", "Namespace/rdma-test", ())
+    assert result.steps[-1].name == "Delete created objects"
+    assert not cluster.pods and not cluster.objects
 
 
 def test_create_cleans_up_after_a_failure_too() -> None:
     cluster = _creating_cluster(memlock="64")
-    result = check(cluster, target=_create_target())
+    result = check(cluster, target=CREATE)
     assert result.verdict.exit_code == 2
-    assert [ref.name for ref in cluster.deleted] == ["rdma-test-0", "rdma-test-1"]
+    assert cluster.deleted == ALL_OBJECTS[::-1]
 
 
-def test_create_leaves_existing_pods_alone() -> None:
+def test_create_leaves_existing_objects_alone() -> None:
     cluster = pair()
+    for manifest in build_test_objects(SPEC)[:2]:  # the stack's namespace and network policy
+        cluster.objects[
+            (manifest["kind"], manifest["metadata"].get("namespace", ""), manifest["metadata"]["name"])
+        ] = manifest
     cluster.on_create = lambda manifest: pytest.fail("no pod should be created")
-    result = check(cluster, target=_create_target())
+    result = check(cluster, target=CREATE)
     assert result.verdict.exit_code == 0
-    assert "(created: none, both existed)" in step(result, "Test pods").detail
+    assert "(created: nothing, all existed)" in step(result, "Test pods").detail
     assert not cluster.deleted and len(cluster.pods) == 2
+
+
+def test_create_makes_only_what_is_missing() -> None:
+    cluster = _creating_cluster()
+    namespace = build_test_objects(SPEC)[0]
+    cluster.objects[("Namespace", "", "rdma-test")] = namespace
+    result = check(cluster, target=CREATE)
+    assert result.verdict.exit_code == 0
+    assert cluster.deleted == ALL_OBJECTS[:0:-1]  # the stack's namespace stays
+    assert ("Namespace", "", "rdma-test") in cluster.objects

@@ -25,7 +25,7 @@ def test_probe_reads_the_host_network_view_of_an_scc_node() -> None:
     devices = probe(pods.scc_sysfs(0, host_network=True))
     assert list(devices) == ["mlx5_bond_0"]
     device = devices["mlx5_bond_0"]
-    assert (device.node_type, device.iwarp, device.netdevs) == ("1: CA", False, ["eth0"])
+    assert (device.node_type, device.iwarp, device.netdevs) == ("1: CA", False, ["eth0"])  # the LAG's PF
     port = device.ports[1]
     assert (port.state, port.link_layer) == ("4: ACTIVE", "Ethernet")
     assert len(port.gids) == sysfs_tree.GID_TABLE_SIZE  # every entry has a gids file
@@ -44,9 +44,10 @@ def test_probe_of_a_host_without_rdma_is_empty(tmp_path: Path) -> None:
 
 
 def test_erdma_is_iwarp() -> None:
-    device = probe(pods.erdma_sysfs(0, True))["erdma_0"]
-    assert device.iwarp and device.netdevs == ["eth0"]
-    assert device.ports[1].gids[0].gid == "0016:3eca:560c:0000:0000:0000:0000:0000"
+    device = probe(pods.erdma_sysfs(True))["erdma_0"]
+    # eRDMA rides on the virtio-net function's eth0: only the GID attribute names it.
+    assert device.iwarp and device.netdevs == [] and device.netdev_of(1) == "eth0"
+    assert probe(pods.erdma_sysfs(False))["erdma_0"].netdev_of(1) == "eth0"
 
 
 def _port(*gids: sysfs_tree.Gid) -> gid.SysfsPort:

@@ -19,7 +19,7 @@ from ack_rdma_check.steps.record import StepResult
 from tests.check_fixtures import pods
 from tests.check_fixtures.fake_cluster import FakeCluster
 
-NAMED = PodTarget("default", names=("rdma-test-0", "rdma-test-1"))
+NAMED = PodTarget("rdma-test", names=("rdma-test-0", "rdma-test-1"))
 
 
 class Quiet:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from ack_rdma_check.errors import SetupError
 from ack_rdma_check.perftest import DEFAULT_PORT, DEFAULT_QPS, BandwidthReport, LatencyReport, PerftestParams
@@ -12,7 +14,7 @@ from ack_rdma_check.steps.plan import RunPlan, make_plan
 from ack_rdma_check.steps.pods import PodTarget, delete_created, locate, wait_on_two_nodes
 from ack_rdma_check.steps.rdma import ProbeOptions, inspect
 from ack_rdma_check.steps.record import StepLog, StepObserver, StepResult
-from ack_rdma_check.transport import Cluster, PodRef
+from ack_rdma_check.transport import Cluster
 
 EXIT_PASS = 0
 EXIT_BELOW = 1
@@ -60,9 +62,9 @@ class _Findings:
 def run_check(
     cluster: Cluster, target: PodTarget, options: CheckOptions, observer: StepObserver
 ) -> CheckResult:
-    """Never raises SetupError: it becomes the exit-2 verdict. Pods created here are deleted in any case."""
+    """Never raises SetupError: that is the exit-2 verdict. Objects created here are deleted in any case."""
     log = StepLog(observer)
-    created: list[PodRef] = []
+    created: list[Mapping[str, Any]] = []
     findings = _Findings()
     try:
         verdict = _measure(cluster, target, options, log, created=created, out=findings)
@@ -84,7 +86,7 @@ def _measure(
     options: CheckOptions,
     log: StepLog,
     *,
-    created: list[PodRef],
+    created: list[Mapping[str, Any]],
     out: _Findings,
 ) -> Verdict:
     refs = locate(cluster, target, log, created)

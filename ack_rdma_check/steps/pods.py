@@ -13,21 +13,28 @@ from ack_rdma_check.transport import Cluster, PodRef, PodState
 
 @dataclass(frozen=True)
 class PodTarget:
-    """Which pods to test: named ones (the stack's ``testPods``), a label selector, or pods to create."""
+    """Which pods to test: named ones (the stack's ``testPods``), a label selector, or objects to create."""
 
     namespace: str
     names: tuple[str, ...] = ()
     selector: str | None = None
     manifests: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
-    """With ``--create``: the builder's pods, created when missing and deleted afterwards."""
+    """With ``--create``: the builder's namespace, network policy and pods, each created when missing and
+    deleted afterwards."""
 
 
-def locate(cluster: Cluster, target: PodTarget, log: StepLog, created: list[PodRef]) -> list[PodRef]:
-    """The two pods, server first; pods this call creates are appended to ``created`` as they are made."""
+def locate(
+    cluster: Cluster, target: PodTarget, log: StepLog, created: list[Mapping[str, Any]]
+) -> list[PodRef]:
+    """The two pods, server first; objects this call creates are appended to ``created`` as they are made."""
     with log.step("Test pods") as note:
         if target.manifests:
-            refs = [_ensure(cluster, manifest, created) for manifest in target.manifests]
-            made = ", ".join(ref.name for ref in created) or "none, both existed"
+            for manifest in target.manifests:
+                if not cluster.exists(manifest):
+                    cluster.create(manifest)
+                    created.append(manifest)
+            refs = [_ref(manifest) for manifest in target.manifests if manifest["kind"] == "Pod"]
+            made = ", ".join(_describe(manifest) for manifest in created) or "nothing, all existed"
             note.detail = f"{_names(refs)} in {target.namespace} (created: {made})"
         elif target.names:
             refs = [PodRef(target.namespace, name) for name in target.names]
@@ -65,19 +72,20 @@ def wait_on_two_nodes(
     return states
 
 
-def delete_created(cluster: Cluster, created: Sequence[PodRef], log: StepLog) -> None:
-    with log.step("Delete created pods") as note:
-        for ref in created:
-            cluster.delete(ref)
-        note.detail = _names(created)
+def delete_created(cluster: Cluster, created: Sequence[Mapping[str, Any]], log: StepLog) -> None:
+    """Deletes in reverse order of creation: pods, then their network policy, then their namespace."""
+    with log.step("Delete created objects") as note:
+        for manifest in reversed(created):
+            cluster.delete(manifest)
+        note.detail = ", ".join(_describe(manifest) for manifest in reversed(created))
 
 
-def _ensure(cluster: Cluster, manifest: Mapping[str, Any], created: list[PodRef]) -> PodRef:
-    metadata = manifest["metadata"]
-    ref = PodRef(metadata["namespace"], metadata["name"])
-    if cluster.read(ref) is None:
-        created.append(cluster.create(manifest))
-    return ref
+def _ref(manifest: Mapping[str, Any]) -> PodRef:
+    return PodRef(manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['kind']} {manifest['metadata']['name']}"
 
 
 def _select(cluster: Cluster, target: PodTarget) -> list[PodRef]:

@@ -130,7 +130,7 @@ def _transport_and_gid(cluster: Cluster, endpoint: Endpoint, options: ProbeOptio
         )
     iwarp = endpoint.iwarp or device.iwarp
     if iwarp or endpoint.link_layer != "Ethernet":
-        netdev = options.netdev or next(iter(device.netdevs), None)
+        netdev = options.netdev or device.netdev_of(endpoint.port)
         kind = (
             "iWARP (needs RDMA_CM, -R)" if iwarp else f"{endpoint.link_layer} (LID addressing, no GID index)"
         )

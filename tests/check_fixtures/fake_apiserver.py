@@ -2,9 +2,10 @@
 Kubernetes transport calls, so the real ``kubernetes`` client library (REST, watch, exec websocket) is what
 gets tested.
 
-- ``GET/POST/DELETE /api/v1/namespaces/<ns>/pods[/<name>]``, ``NotFound``/``Unauthorized`` as ``Status``
-  objects; ``?watch=true`` streams one JSON event per line (``ADDED``, then queued ``MODIFIED`` states) and
-  holds the stream open until ``timeoutSeconds``, as the real server does.
+- ``GET/POST/DELETE /api/v1/namespaces/<ns>/pods[/<name>]``, and the same for namespaces and network
+  policies; ``NotFound``/``Unauthorized`` as ``Status`` objects; ``?watch=true`` streams one JSON event per
+  line (``ADDED``, then queued ``MODIFIED`` states) and holds the stream open until ``timeoutSeconds``, as
+  the real server does.
 - ``GET .../pods/<name>/exec`` upgrades to a websocket speaking ``v4.channel.k8s.io``: binary frames whose
   first byte is the channel (1 stdout, 2 stderr, 3 the exec ``Status``), then a close frame.
 """
@@ -50,6 +51,8 @@ class FakeApiServer:
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pending_updates: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     """Pod states a watch streams as MODIFIED events after the current one, 50 ms apart."""
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Other objects (namespaces, network policies) by their URL path."""
     unauthorized: bool = False
     requests: list[tuple[str, str]] = field(default_factory=list)
 
@@ -101,7 +104,7 @@ def pod_json(
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": "rdma-test"},
         "spec": spec,
         "status": {"phase": phase, **({"podIP": ip} if ip else {}), **status},
     }
@@ -149,41 +152,48 @@ class _Handler(BaseHTTPRequestHandler):
         path, query = self._route()
         if not self._authorized():
             return
-        # api v1 namespaces <ns> pods [<name> [exec]]
-        namespace = path[3]
-        if len(path) == 7 and path[6] == "exec":
-            self._exec(namespace, path[5], query.get("command", []))
+        stored = self.server_fake.objects.get("/" + "/".join(path))
+        if stored is not None:
+            self._json(200, stored)
+        elif len(path) < 5 or path[4] != "pods":
+            self._json(404, _status(404, "NotFound", f'{path[-2]} "{path[-1]}" not found'))
+        elif len(path) == 7 and path[6] == "exec":  # api v1 namespaces <ns> pods <name> exec
+            self._exec(path[3], path[5], query.get("command", []))
         elif len(path) == 6:
-            pod = self.server_fake.pods.get((namespace, path[5]))
+            pod = self.server_fake.pods.get((path[3], path[5]))
             if pod is None:
                 self._json(404, _status(404, "NotFound", f'pods "{path[5]}" not found'))
             else:
                 self._json(200, pod)
         elif query.get("watch", ["false"])[0].lower() == "true":
-            self._watch(namespace, query)
+            self._watch(path[3], query)
         else:
-            self._json(
-                200,
-                {
-                    "kind": "PodList",
-                    "apiVersion": "v1",
-                    "metadata": {},
-                    "items": self._list(namespace, query),
-                },
-            )
+            items = self._list(path[3], query)
+            self._json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
 
     def do_POST(self) -> None:
         path, _ = self._route()
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        body.setdefault("status", {"phase": "Pending"})
-        self.server_fake.pods[(path[3], body["metadata"]["name"])] = body
+        if path[-1] == "pods":
+            body.setdefault("status", {"phase": "Pending"})
+            self.server_fake.pods[(path[3], body["metadata"]["name"])] = body
+        else:  # namespaces, networkpolicies: kept as they come
+            self.server_fake.objects["/" + "/".join([*path, body["metadata"]["name"]])] = body
         self._json(201, body)
 
     def do_DELETE(self) -> None:
         path, _ = self._route()
-        pod = self.server_fake.pods.pop((path[3], path[5]), None)
+        key = "/" + "/".join(path)
+        if key in self.server_fake.objects:
+            self._json(200, self.server_fake.objects.pop(key))
+            return
+        pod = (
+            self.server_fake.pods.pop((path[3], path[5]), None)
+            if len(path) == 6 and path[4] == "pods"
+            else None
+        )
         if pod is None:
-            self._json(404, _status(404, "NotFound", f'pods "{path[5]}" not found'))
+            self._json(404, _status(404, "NotFound", f'{path[-2]} "{path[-1]}" not found'))
         else:
             self._json(200, pod)
 

@@ -52,7 +52,7 @@ class FakePod:
     name: str
     node: str | None
     pod_ip: str | None
-    namespace: str = "default"
+    namespace: str = "rdma-test"
     host_network: bool = False
     phase: str = "Running"
     problem: str | None = None
@@ -143,8 +143,11 @@ class FakeCluster:
         self.log: list[tuple[str, str, tuple[str, ...]]] = []
         """(operation, pod name, argv) in call order."""
         self.servers: list[FakeServer] = []
+        self.objects: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        """Namespaces and network policies by (kind, namespace, name)."""
         self.created: list[Mapping[str, Any]] = []
-        self.deleted: list[PodRef] = []
+        self.deleted: list[str] = []
+        """``Kind/name`` of each deleted object, in order."""
 
     # -- pods ---------------------------------------------------------------------------------------------
     def read(self, pod: PodRef) -> PodState | None:
@@ -159,18 +162,29 @@ class FakeCluster:
             if pod.namespace == namespace and all(pod.labels.get(k) == v for k, v in wanted.items())
         ]
 
-    def create(self, manifest: Mapping[str, Any]) -> PodRef:
-        assert self.on_create is not None, "this fake cluster does not expect pods to be created"
-        pod = self.on_create(manifest)
-        self.created.append(manifest)
-        self.pods[pod.ref] = pod
-        self.log.append(("create", pod.name, ()))
-        return pod.ref
+    def exists(self, manifest: Mapping[str, Any]) -> bool:
+        if manifest["kind"] == "Pod":
+            return _ref(manifest) in self.pods
+        return _key(manifest) in self.objects
 
-    def delete(self, pod: PodRef) -> None:
-        self.pods.pop(pod)
-        self.deleted.append(pod)
-        self.log.append(("delete", pod.name, ()))
+    def create(self, manifest: Mapping[str, Any]) -> None:
+        assert not self.exists(manifest), f"{_key(manifest)} exists already"
+        if manifest["kind"] == "Pod":
+            assert self.on_create is not None, "this fake cluster does not expect pods to be created"
+            pod = self.on_create(manifest)
+            self.pods[pod.ref] = pod
+        else:
+            self.objects[_key(manifest)] = manifest
+        self.created.append(manifest)
+        self.log.append(("create", _describe(manifest), ()))
+
+    def delete(self, manifest: Mapping[str, Any]) -> None:
+        if manifest["kind"] == "Pod":
+            self.pods.pop(_ref(manifest))
+        else:
+            self.objects.pop(_key(manifest))
+        self.deleted.append(_describe(manifest))
+        self.log.append(("delete", _describe(manifest), ()))
 
     def wait_running(self, pods: Sequence[PodRef], timeout: float) -> list[PodState]:
         return [self.pods[ref].state() for ref in pods]
@@ -201,6 +215,19 @@ class FakeCluster:
             if server.argv[0] == argv[0] and server.pod.listens_on(address) and server.port == port:
                 return server.serve(argv)
         return refused(address, port)
+
+
+def _ref(manifest: Mapping[str, Any]) -> PodRef:
+    return PodRef(manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+
+
+def _key(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
+    metadata = manifest["metadata"]
+    return manifest["kind"], metadata.get("namespace", ""), metadata["name"]
+
+
+def _describe(manifest: Mapping[str, Any]) -> str:
+    return f"{manifest['kind']}/{manifest['metadata']['name']}"
 
 
 def _run_real(argv: Sequence[str], timeout: float) -> ExecResult:

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import sysfs_fixture
+
 from ack_rdma_check.transport import ExecResult
 from tests.check_fixtures import sysfs_tree
 from tests.check_fixtures.fake_cluster import FakePod, PerftestBehaviour, fixture
@@ -22,7 +24,6 @@ NODES = ("cn-shanghai.192.168.3.21", "cn-shanghai.192.168.3.22")
 NODE_IPS = ("192.168.3.21", "192.168.3.22")
 POD_IPS = ("172.20.1.14", "172.20.2.9")
 LINK_LOCAL = ("fe80:0000:0000:0000:268a:07ff:feb4:8d2c", "fe80:0000:0000:0000:268a:07ff:feb4:9e10")
-MACS = ("24:8a:07:b4:8d:2c", "24:8a:07:b4:9e:10")
 
 
 def ok(relative: str) -> ExecResult:
@@ -47,28 +48,25 @@ def latency() -> PerftestBehaviour:
 
 @functools.cache
 def _trees_root() -> Path:
-    """Where the trees live for the whole test run: each has ~800 files, so they are built once, on tmpfs
+    """Where the trees live for the whole test run: each has ~1000 files, so they are built once, on tmpfs
     when there is one (creating files on this machine's disk-backed /tmp takes milliseconds each)."""
     shm = "/dev/shm"
-    root = Path(
-        tempfile.mkdtemp(prefix="ack-rdma-check-sysfs-", dir=shm if os.access(shm, os.W_OK) else None)
-    )
+    base = shm if os.access(shm, os.W_OK) else None
+    root = Path(tempfile.mkdtemp(prefix="ack-rdma-check-sysfs-", dir=base))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     return root
 
 
 @functools.cache
 def scc_sysfs(index: int, *, host_network: bool, zero_gids: bool = False, first_gid: int = 0) -> Path:
-    """mlx5_bond_0 as a pod on node ``index`` reads it; its PF netdev shows only on the host network."""
-    gids = () if zero_gids else sysfs_tree.roce_gids(NODE_IPS[index], LINK_LOCAL[index], "bond0", first_gid)
-    device = sysfs_tree.DeviceSpec(
-        ibdev="mlx5_bond_0",
-        pci="0000:05:00.0",
-        netdevs={"eth0": MACS[index]} if host_network else {},
-        ports={1: sysfs_tree.PortSpec(gids=gids)},
-    )
+    """mlx5_bond_0 on bond0 as a pod on node ``index`` reads it."""
     name = f"scc-{index}-{'host' if host_network else 'pod'}-{'zero' if zero_gids else first_gid}"
-    return sysfs_tree.build(_trees_root() / name, [device])
+    tree = sysfs_fixture.scc_roce_lag(_trees_root() / name)
+    gids = [] if zero_gids else sysfs_tree.roce_gids(NODE_IPS[index], LINK_LOCAL[index], "bond0", first_gid)
+    sysfs_tree.write_gid_table(tree.sysfs_root / "class/infiniband/mlx5_bond_0/ports/1", gids)
+    if not host_network:
+        sysfs_tree.hide_host_netdevs(tree.sysfs_root)
+    return tree.sysfs_root
 
 
 def roce_pod(index: int, *, host_network: bool = False, **changes: Any) -> FakePod:
@@ -87,6 +85,15 @@ def roce_pod(index: int, *, host_network: bool = False, **changes: Any) -> FakeP
     return replace(pod, **changes)
 
 
+@functools.cache
+def erdma_sysfs(host_network: bool) -> Path:
+    """erdma_0 (iWARP) over the primary ENI eth0."""
+    tree = sysfs_fixture.erdma(_trees_root() / f"erdma-{'host' if host_network else 'pod'}")
+    if not host_network:
+        sysfs_tree.hide_host_netdevs(tree.sysfs_root)
+    return tree.sysfs_root
+
+
 def erdma_pod(index: int, *, host_network: bool = True) -> FakePod:
     """A pod on a g8i node with an Alibaba eRDMA device (iWARP), whose netdev is the primary ENI eth0."""
     ipv4 = f"192.168.5.{30 + index}"
@@ -96,30 +103,7 @@ def erdma_pod(index: int, *, host_network: bool = True) -> FakePod:
         pod_ip=ipv4 if host_network else POD_IPS[index],
         host_network=host_network,
         ibv_devinfo=ok("ibv_devinfo/erdma_iwarp_active.txt"),
-        sysfs_root=erdma_sysfs(index, host_network),
+        sysfs_root=erdma_sysfs(host_network),
         addresses={"eth0": f"{ipv4}/24"} if host_network else {},
         tools={"ib_read_bw": bandwidth("perftest/read_bw_client_erdma_rdma_cm_gbits.txt")},
     )
-
-
-@functools.cache
-def erdma_sysfs(index: int, host_network: bool) -> Path:
-    mac = f"00:16:3e:ca:56:{12 + index:02x}"
-    device = sysfs_tree.DeviceSpec(
-        ibdev="erdma_0",
-        pci="0000:00:06.0",
-        node_type="4: RNIC",
-        node_guid="0216:3eff:feca:560c",
-        vendor="0x1ded",
-        device="0x107f",
-        driver="erdma",
-        netdevs={"eth0": mac} if host_network else {},
-        # An iWARP GID is the MAC padded with zeros; there are no RoCE GID attributes.
-        ports={1: sysfs_tree.PortSpec(gids=[sysfs_tree.Gid(0, _iwarp_gid(mac), "", "")], gid_attrs=False)},
-    )
-    return sysfs_tree.build(_trees_root() / f"erdma-{index}-{'host' if host_network else 'pod'}", [device])
-
-
-def _iwarp_gid(mac: str) -> str:
-    digits = mac.replace(":", "")
-    return f"{digits[0:4]}:{digits[4:8]}:{digits[8:12]}:0000:0000:0000:0000:0000"

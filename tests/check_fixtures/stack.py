@@ -1,5 +1,6 @@
-"""Stack outputs as `pulumi stack output --json --show-secrets` prints them for the dev stack, and a stand-in
-``pulumi`` executable that prints them (this machine has no Pulumi CLI)."""
+"""Stack outputs as `pulumi stack output --json --show-secrets` prints them for the dev stack (the test pod
+outputs made by the program's own builders), and a stand-in ``pulumi`` executable that prints them (this
+machine has no Pulumi CLI)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from components.k8s_objects import TestPodSpec, build_test_pods, manifests_yaml
+from components.k8s_objects import TestPodSpec, build_test_objects, manifests_yaml, pod_names
+from components.test_pods import perftest_commands
 
 REGISTRY = "ack-rdma-registry.cn-shanghai.cr.aliyuncs.com/ack-rdma"
 TOOLS_IMAGE = f"{REGISTRY}/rdma-tools:0.1.0"
@@ -48,13 +50,9 @@ def outputs(**changes: Any) -> dict[str, Any]:
         "pluginImage": f"{REGISTRY}/rdma-device-plugin:0.1.0@sha256:{'3f' * 32}",
         "rdmaResourceName": "rdma/hca",
         "securityGroupId": "sg-uf6fd7aj3s2zm9qhc1k4",
-        "testCommands": {
-            "server": "kubectl exec -n default rdma-test-0 -- ib_read_bw -q 30",
-            "client": "kubectl exec -n default rdma-test-1 -- ib_read_bw -q 30 "
-            "\"$(kubectl get pod -n default rdma-test-0 -o jsonpath='{.status.podIP}')\"",
-        },
-        "testPodManifest": manifests_yaml(build_test_pods(spec)),
-        "testPods": {"enabled": True, "namespace": "default", "names": ["rdma-test-0", "rdma-test-1"]},
+        "testCommands": perftest_commands(spec),
+        "testPodManifest": manifests_yaml(build_test_objects(spec)),
+        "testPods": {"enabled": True, "namespace": spec.namespace, "names": pod_names(spec)},
         "vpcId": "vpc-uf6k3ds8d2n9y2x7b1c0a",
         "vswitchIds": ["vsw-uf6n5q0b2m3xk7c8d9e1f"],
     }
