@@ -22,6 +22,10 @@ KUBERNETES_KEY_INPUTS = (
     "stringData",
     "automountServiceAccountToken",
     "spec.updateStrategy.type",
+    "spec.podSelector",
+    "spec.policyTypes",
+    "spec.ingress",
+    "spec.egress",
 )
 POD_SPEC_ROOTS = ("spec.template.spec", "spec")
 POD_SPEC_KEY_INPUTS = (
@@ -31,7 +35,9 @@ POD_SPEC_KEY_INPUTS = (
     "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[].topologyKey",
     "hostNetwork",
     "priorityClassName",
+    "securityContext",
     "containers[].image",
+    "containers[].imagePullPolicy",
     "containers[].command",
     "containers[].securityContext",
     "containers[].resources",
