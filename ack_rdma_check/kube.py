@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import urllib3
@@ -82,8 +83,28 @@ def _api(what: str) -> Iterator[None]:
 
 class KubeCluster:
     def __init__(self, client: ApiClient) -> None:
-        self._core = CoreV1Api(client)
-        self._networking = NetworkingV1Api(client)
+        self._core = core = CoreV1Api(client)
+        networking = NetworkingV1Api(client)
+        # The kinds --create makes (build_test_objects): name and namespace in, the API call out.
+        self._kinds = {
+            "Namespace": _Kind(
+                read=lambda name, _: core.read_namespace(name),
+                create=lambda _, m: core.create_namespace(_model(V1Namespace, m)),
+                delete=lambda name, _: core.delete_namespace(name),
+            ),
+            "NetworkPolicy": _Kind(
+                read=networking.read_namespaced_network_policy,
+                create=lambda ns, m: networking.create_namespaced_network_policy(
+                    ns, _model(V1NetworkPolicy, m)
+                ),
+                delete=networking.delete_namespaced_network_policy,
+            ),
+            "Pod": _Kind(
+                read=core.read_namespaced_pod,
+                create=lambda ns, m: core.create_namespaced_pod(ns, _model(V1Pod, m)),
+                delete=core.delete_namespaced_pod,
+            ),
+        }
 
     def read(self, pod: PodRef) -> PodState | None:
         with _api(f"read pod {pod}"):
@@ -105,12 +126,7 @@ class KubeCluster:
         kind, name, namespace = _identity(manifest)
         with _api(f"read {kind} {name}"):
             try:
-                if kind == "Namespace":
-                    self._core.read_namespace(name)
-                elif kind == "NetworkPolicy":
-                    self._networking.read_namespaced_network_policy(name, namespace)
-                else:
-                    self._core.read_namespaced_pod(name, namespace)
+                self._kinds[kind].read(name, namespace)
             except ApiException as error:
                 if error.status == 404:
                     return False
@@ -120,24 +136,12 @@ class KubeCluster:
     def create(self, manifest: Mapping[str, Any]) -> None:
         kind, name, namespace = _identity(manifest)
         with _api(f"create {kind} {name}"):
-            if kind == "Namespace":
-                self._core.create_namespace(_model(V1Namespace, manifest))
-            elif kind == "NetworkPolicy":
-                self._networking.create_namespaced_network_policy(
-                    namespace, _model(V1NetworkPolicy, manifest)
-                )
-            else:
-                self._core.create_namespaced_pod(namespace, _model(V1Pod, manifest))
+            self._kinds[kind].create(namespace, manifest)
 
     def delete(self, manifest: Mapping[str, Any]) -> None:
         kind, name, namespace = _identity(manifest)
         with _api(f"delete {kind} {name}"):
-            if kind == "Namespace":
-                self._core.delete_namespace(name)
-            elif kind == "NetworkPolicy":
-                self._networking.delete_namespaced_network_policy(name, namespace)
-            else:
-                self._core.delete_namespaced_pod(name, namespace)
+            self._kinds[kind].delete(name, namespace)
 
     def wait_running(self, pods: Sequence[PodRef], timeout: float) -> list[PodState]:
         deadline = time.monotonic() + timeout
@@ -271,16 +275,20 @@ def exit_status(status_json: str) -> tuple[int, str]:
     return _EXIT_NOT_STARTED, f"{status.get('message', status_json)}\n"
 
 
-_TEST_OBJECT_KINDS = frozenset({"Namespace", "NetworkPolicy", "Pod"})
 Model = TypeVar("Model", V1Namespace, V1NetworkPolicy, V1Pod)
 
 
+@dataclass(frozen=True)
+class _Kind:
+    read: Callable[[str, str], object]
+    create: Callable[[str, Mapping[str, Any]], object]
+    delete: Callable[[str, str], object]
+
+
 def _identity(manifest: Mapping[str, Any]) -> tuple[str, str, str]:
-    """Kind, name and namespace of one of the test objects the builder makes."""
-    kind, metadata = manifest["kind"], manifest["metadata"]
-    if kind not in _TEST_OBJECT_KINDS:
-        raise ValueError(f"the check creates only {sorted(_TEST_OBJECT_KINDS)}, not {kind}")
-    return kind, metadata["name"], metadata.get("namespace", "")
+    """Kind, name and namespace (empty for a Namespace) of one of the test objects."""
+    metadata = manifest["metadata"]
+    return manifest["kind"], metadata["name"], metadata.get("namespace", "")
 
 
 def _model(model: type[Model], manifest: Mapping[str, Any]) -> Model:

@@ -211,12 +211,15 @@ def test_current_stack_wins_over_kubeconfig_in_the_project(
     assert result.kubeconfigs[0].content == yaml.safe_load(stack.KUBECONFIG_YAML)
 
 
-def test_outside_the_project_kubeconfig_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = tmp_path / "bin"
+def failing_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str) -> None:
     empty = tmp_path / "empty"
     empty.write_text("", encoding="utf-8")
-    stack.pulumi_stand_in(bin_dir, empty, rc=255, stderr="error: no Pulumi.yaml project file found")
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    stack.pulumi_stand_in(tmp_path / "bin", empty, rc=255, stderr=stderr)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+
+
+def test_outside_the_project_kubeconfig_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    failing_pulumi(tmp_path, monkeypatch, "error: no Pulumi.yaml project file found")
     result = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": "/k/config"})
     assert result.rc == 0
     assert result.kubeconfigs == [Kubeconfig("from KUBECONFIG", path="/k/config")]
@@ -224,11 +227,7 @@ def test_outside_the_project_kubeconfig_is_used(tmp_path: Path, monkeypatch: pyt
 
 
 def test_pulumi_cli_failure_is_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    bin_dir = tmp_path / "bin"
-    empty = tmp_path / "empty"
-    empty.write_text("", encoding="utf-8")
-    stack.pulumi_stand_in(bin_dir, empty, rc=255, stderr="error: no stack named 'prod' found")
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    failing_pulumi(tmp_path, monkeypatch, "error: no stack named 'prod' found")
     assert_usage_error(
         run(["--stack", "prod"]),
         "`pulumi stack output` --stack prod failed: error: no stack named 'prod' found.",
