@@ -18,7 +18,6 @@ from rich.console import Console
 
 from ack_rdma_check import inputs
 from ack_rdma_check.errors import UsageError
-from ack_rdma_check.perftest import DEFAULT_PORT, DEFAULT_QPS
 from ack_rdma_check.report import RichProgress, print_summary, to_json
 from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
 from ack_rdma_check.steps.perf import RunTiming
@@ -122,8 +121,6 @@ def run(
             latency=args.latency,
             device=args.device,
             netdev=args.netdev,
-            qps=DEFAULT_QPS,
-            port=DEFAULT_PORT,
             pod_timeout=args.pod_timeout,
             timing=RunTiming(connect_timeout=args.connect_timeout),
         )
@@ -139,5 +136,13 @@ def run(
     return result.verdict.exit_code
 
 
+EXIT_INTERRUPTED = 130
+
+
 def main() -> int:
-    return run(sys.argv[1:], os.environ)
+    try:
+        return run(sys.argv[1:], os.environ)
+    except KeyboardInterrupt:
+        # The server was stopped and created objects deleted on the way out (finally blocks).
+        print("ack-rdma-check: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
