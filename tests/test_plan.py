@@ -6,6 +6,8 @@ import base64
 import contextlib
 import io
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
@@ -377,12 +379,29 @@ def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_pat
     assert "set ack-rdma:registryInstanceId" in done.stderr and done.stderr.count("\n") == 1
 
 
-def test_colour_only_on_a_terminal(
-    monkeypatch: pytest.MonkeyPatch, program_runs: dict[str, ProgramRun]
-) -> None:
-    coloured = render_plan(build_plan(program_runs["dev"]), manifest_dir=Path("m"), seconds=1.0, colour=True)
-    assert re.search(r"^ +kubeconfig +: \x1b\[35m\[secret\]\x1b\[0m$", coloured, re.MULTILINE)
-    assert ANSI.sub("", coloured).count("\x1b") == 0
+def test_colour_on_a_terminal(tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "components.plan", "--stack", "dev", "--out", str(tmp_path)],
+        cwd=PROJECT_DIR,
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        env=environment,
+    ) as process:
+        os.close(secondary)
+        received = bytearray()
+        with contextlib.suppress(OSError):  # EIO: the child closed the terminal
+            while chunk := os.read(primary, 65536):
+                received += chunk
+        assert process.wait(timeout=60) == 0
+    os.close(primary)
+    text = received.decode().replace("\r\n", "\n")
+    assert re.search(r"^ +kubeconfig +: \x1b\[35m\[secret\]\x1b\[0m$", text, re.MULTILINE)
+    assert re.search(r"^\x1b\[32m\+\x1b\[0m \x1b\[32mpulumi:pulumi:Stack\x1b\[0m", text, re.MULTILINE)
+
+
+def test_no_color_turns_colour_off_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     assert plan_cli._colour()
