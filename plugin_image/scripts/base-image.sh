@@ -15,7 +15,7 @@ security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # The official slim image's trimming: no docs (but copyright files), man pages, info or locales, and the same
 # rules kept in /etc/dpkg/dpkg.cfg.d/docker so that the Dockerfile's `apt-get install`s skip them too.
 # Applied after the install rather than through --dpkgopt: mmdebstrap's excluding extraction is 10 s slower.
-slim_hook=$(
+trim_hook=$(
   cat <<'HOOK'
 set -e
 cat >"$1/etc/dpkg/dpkg.cfg.d/docker" <<RULES
@@ -32,6 +32,10 @@ find "$1/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
 find "$1/usr/share/doc" -mindepth 1 -type d -empty -delete
 sed -n 's/^path-exclude=//p' "$1/etc/dpkg/dpkg.cfg.d/docker" | grep -v '^/usr/share/doc/' |
   while read -r pattern; do rm -rf "$1"$pattern; done
+# What the build leaves behind: apt's lists and logs, dpkg's and debconf's backups, the host's name and DNS.
+rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*.log "$1"/var/log/apt/*
+rm -f "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/etc/hostname
+: >"$1"/etc/resolv.conf
 HOOK
 )
 
@@ -50,10 +54,7 @@ trap 'rm -f "$rootfs" "$log"' EXIT
 
 mmdebstrap --quiet --variant=minbase --format=tar \
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
-  "${aptopts[@]}" --dpkgopt=force-unsafe-io --customize-hook="$slim_hook" \
-  --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*.log "$1"/var/log/apt/*' \
-  --customize-hook='rm -f "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old' \
-  --customize-hook='rm -f "$1"/etc/hostname; : > "$1"/etc/resolv.conf' \
+  "${aptopts[@]}" --dpkgopt=force-unsafe-io --customize-hook="$trim_hook" \
   bookworm "$rootfs" \
   "deb $mirror bookworm main" \
   "deb $mirror bookworm-updates main" \

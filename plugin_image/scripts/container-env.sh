@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by build.sh and smoke.sh: image names, and podman/buildah settings for hosts with no Docker engine
 # and no registry (see ../shared/notes/image-build.md). Everything container-related lives in one state
 # directory (default build/containers, gitignored), so the smoke test finds the images the build made.
