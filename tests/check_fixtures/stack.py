@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from components.k8s_objects import TestPodSpec, build_test_objects, manifests_yaml, pod_names
-from components.test_pods import perftest_commands
 
 REGISTRY = "ack-rdma-registry.cn-shanghai.cr.aliyuncs.com/ack-rdma"
 TOOLS_IMAGE = f"{REGISTRY}/rdma-tools:0.1.0"
@@ -50,7 +49,11 @@ def outputs(**changes: Any) -> dict[str, Any]:
         "pluginImage": f"{REGISTRY}/rdma-device-plugin:0.1.0@sha256:{'3f' * 32}",
         "rdmaResourceName": "rdma/hca",
         "securityGroupId": "sg-uf6fd7aj3s2zm9qhc1k4",
-        "testCommands": perftest_commands(spec),
+        "testCommands": {
+            "server": "kubectl exec -n rdma-test rdma-test-0 -- ib_read_bw -q 30",
+            "client": "kubectl exec -n rdma-test rdma-test-1 -- ib_read_bw -q 30 "
+            "\"$(kubectl get pod -n rdma-test rdma-test-0 -o jsonpath='{.status.podIP}')\"",
+        },
         "testPodManifest": manifests_yaml(build_test_objects(spec)),
         "testPods": {"enabled": True, "namespace": spec.namespace, "names": pod_names(spec)},
         "vpcId": "vpc-uf6k3ds8d2n9y2x7b1c0a",
