@@ -11,7 +11,6 @@ import copy
 import json
 import select
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,16 +21,12 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import k8s_objects
-from components.offline_run import ProgramRun, reveal
+from components.offline_run import ProgramRun
+from components.policy_records import declared
+from policy.ack_rdma_policy import rules
+from policy.ack_rdma_policy.rules import PolicyConfigError, ResourceRecord, evaluate
 
 REPO = Path(__file__).resolve().parents[1]
-# The pack is no installed package (it runs from its own virtualenv), so it is imported from the checkout.
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from policy.ack_rdma_policy import rules  # noqa: E402
-from policy.ack_rdma_policy.rules import PolicyConfigError, ResourceRecord, evaluate  # noqa: E402
-
 POLICY_DIR = REPO / "policy"
 PROJECT = "ack-rdma"
 SG_RULE = rules.SECURITY_GROUP_RULE
@@ -326,17 +321,6 @@ def test_stack_comes_from_the_urn() -> None:
 
 
 # --- the resources the real program declares under the mock engine ------------------------------------------
-
-
-def declared(run: ProgramRun) -> list[ResourceRecord]:
-    """The program's resources as a policy sees them: camelCase inputs, secrets as plain values."""
-    return [
-        ResourceRecord(
-            type=item.type, name=item.name, props=reveal(item.inputs), stack=rules.stack_of_urn(item.urn)
-        )
-        for item in run.resources
-        if item.custom
-    ]
 
 
 def test_the_program_declares_nothing_the_pack_rejects(program_runs: dict[str, ProgramRun]) -> None:
