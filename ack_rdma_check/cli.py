@@ -90,10 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", help="RDMA device to use (default: the first with an active port)")
     run.add_argument("--netdev", help="netdev whose RoCE v2 GID to use (default: a bond, else the first)")
     run.add_argument(
-        "--pod-timeout", type=_positive("seconds", "300"), default=300.0, help="wait for Running"
+        "--pod-timeout",
+        type=_positive("seconds", "300"),
+        default=300.0,
+        help="seconds to wait for the pods to run (300)",
     )
     run.add_argument(
-        "--connect-timeout", type=_positive("seconds", "30"), default=30.0, help="retry the client this long"
+        "--connect-timeout",
+        type=_positive("seconds", "30"),
+        default=30.0,
+        help="seconds the client retries while the server does not listen yet (30)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON document on stdout")
     return parser
