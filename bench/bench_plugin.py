@@ -42,6 +42,31 @@ CLIENTS = 16
 CALLS_PER_CLIENT = 250
 TOTAL_ALLOCATES = 10_000
 WARMUP_CALLS = 50
+# Control: the least a grpc.aio server on this machine can do per Allocate (a constant answer, no pool, no
+# log), measured with the same client, so the table separates framework cost from the plugin's own.
+CONTROL_SERVER = """
+import asyncio, sys
+import grpc
+from rdma_device_plugin.api import api_pb2, api_pb2_grpc
+
+class Constant(api_pb2_grpc.DevicePluginServicer):
+    async def Allocate(self, request, context):
+        return ANSWER
+
+ANSWER = api_pb2.AllocateResponse(container_responses=[api_pb2.ContainerAllocateResponse(
+    envs={"RDMA_DEVICES": "mlx5_0,mlx5_1"},
+    devices=[api_pb2.DeviceSpec(container_path=p, host_path=p, permissions="rw") for p in sys.argv[2:]])])
+
+async def main():
+    server = grpc.aio.server()
+    api_pb2_grpc.add_DevicePluginServicer_to_server(Constant(), server)
+    server.add_insecure_port("unix:" + sys.argv[1])
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+
+asyncio.run(main())
+"""
 TARGETS = {"allocate_p99_sequential_ms": 1.0, "start_to_registered_s": 1.0, "rss_mib": 50.0}
 
 
@@ -112,6 +137,20 @@ async def stop_plugin(process: asyncio.subprocess.Process) -> int:
     return await asyncio.wait_for(process.wait(), 5)
 
 
+async def control_latencies(socket_path: Path, device_nodes: list[str]) -> list[float]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CONTROL_SERVER, str(socket_path), *device_nodes, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        assert await asyncio.wait_for(process.stdout.readline(), 10) == b"ready\n"
+        await asyncio.to_thread(timed_allocates, socket_path, WARMUP_CALLS)
+        return await asyncio.to_thread(timed_allocates, socket_path, SEQUENTIAL_CALLS)
+    finally:
+        process.kill()
+        await process.wait()
+
+
 async def bench(root: Path) -> dict[str, object]:
     tree = ib_two_numa(root / "host")
     plugin_dir = root / "dp"
@@ -153,7 +192,9 @@ async def bench(root: Path) -> dict[str, object]:
         done = WARMUP_CALLS + len(sequential) + len(concurrent)
         await asyncio.to_thread(timed_allocates, socket_path, TOTAL_ALLOCATES - done)
         rss_after, rss_peak = rss_mib(process.pid)
+        nodes = [spec.host_path for spec in (await endpoint.allocate(["0"])).container_responses[0].devices]
         exit_status = await stop_plugin(process)
+        control = await control_latencies(root / "control.sock", nodes)
     finally:
         await kubelet.stop()
     return {
@@ -168,6 +209,7 @@ async def bench(root: Path) -> dict[str, object]:
         },
         "allocate_sequential_ms": summarize(sequential),
         "plugin_cpu_per_allocate_us": round(cpu_per_call_us),
+        "control_constant_aio_server_sequential_ms": summarize(control),
         "allocate_concurrent_ms": {**summarize(concurrent), "clients": CLIENTS},
         "rss_mib": {
             "idle_after_start": round(rss_idle, 1),
@@ -203,6 +245,8 @@ def verdicts(result: dict[str, object]) -> dict[str, bool]:
 
 def print_table(result: dict[str, object], passed: dict[str, bool]) -> None:
     sequential, concurrent = result["allocate_sequential_ms"], result["allocate_concurrent_ms"]
+    control = result["control_constant_aio_server_sequential_ms"]
+    assert isinstance(control, dict)
     starts, rss, load = result["start_to_registered_s"], result["rss_mib"], result["loadavg_1min"]
     assert isinstance(sequential, dict) and isinstance(concurrent, dict)
     assert isinstance(starts, dict) and isinstance(rss, dict) and isinstance(load, dict)
@@ -219,6 +263,8 @@ def print_table(result: dict[str, object], passed: dict[str, bool]) -> None:
             mark("allocate_p99_sequential_ms"),
         ),
         ("plugin CPU per Allocate", f"{result['plugin_cpu_per_allocate_us']} us", "", ""),
+        ("control: constant grpc.aio server, p50", f"{control['p50']:.3f} ms", "", ""),
+        ("control: constant grpc.aio server, p99", f"{control['p99']:.3f} ms", "", ""),
         (f"Allocate, {CLIENTS} concurrent clients: p50", f"{concurrent['p50']:.3f} ms", "", ""),
         (f"Allocate, {CLIENTS} concurrent clients: p99", f"{concurrent['p99']:.3f} ms", "", ""),
         (
