@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from components.k8s_objects import CHECKOV_SKIP_ANNOTATION, manifests_yaml
+from components.offline_run import reveal, run_program
+from components.stack_files import load_stack_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO / "scripts/scan-manifests.sh"
@@ -112,3 +117,74 @@ def test_nothing_to_scan_is_an_error(tmp_path: Path, name: str) -> None:
     result = scan(tmp_path / name)
     assert result.returncode in (1, 2)
     assert "make preview STACK=<stack>" in result.stderr
+
+
+# --- the program's own objects ------------------------------------------------------------------------------
+
+SUMMARY = re.compile(r"(\d+) objects, (\d+) passed, (\d+) failed, (\d+) skipped .*, (\d+) parsing errors")
+# The only checks an object of the program may skip (each with its reason on the object); a new skip needs a
+# decision here too.
+SKIPPABLE = {
+    "DaemonSet": {"CKV_K8S_19", "CKV_K8S_23", "CKV_K8S_40", "CKV2_K8S_6", "CKV_K8S_43"},
+    "Pod": {"CKV_K8S_8", "CKV_K8S_9", "CKV_K8S_23", "CKV_K8S_40", "CKV_K8S_25", "CKV_K8S_19", "CKV_K8S_43"},
+}
+
+
+def rendered_objects(stack: str, overrides: dict[str, object]) -> list[dict[str, Any]]:
+    """What the stack declares, as ``pulumi preview`` sees it, plus the ``testPodManifest`` objects it does
+    not declare itself (a stack with the test pods off hands them out to apply by hand)."""
+    run = run_program(load_stack_settings(stack, overrides=overrides), preview=True)
+    declared = run.kubernetes_objects()
+
+    def key(obj: dict[str, Any]) -> tuple[str, str, str]:
+        return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+
+    known = {key(obj) for obj in declared}
+    manifest = yaml.safe_load_all(reveal(run.outputs["testPodManifest"]))
+    return declared + [obj for obj in manifest if key(obj) not in known]
+
+
+def skips(obj: dict[str, Any]) -> dict[str, str]:
+    annotations = obj["metadata"].get("annotations") or {}
+    return dict(
+        value.split("=", 1) for name, value in annotations.items() if name.startswith(CHECKOV_SKIP_ANNOTATION)
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides"),
+    [
+        ("dev", {}),
+        ("prod", {}),
+        ("dev", {"ack-rdma:testPodHostNetwork": True}),
+    ],
+    ids=["dev", "prod", "dev-host-network-test-pods"],
+)
+def test_the_programs_manifests_pass_checkov_with_reasoned_skips_only(
+    tmp_path: Path, stack: str, overrides: dict[str, object]
+) -> None:
+    objects = rendered_objects(stack, overrides)
+    assert {obj["kind"] for obj in objects} >= {"Namespace", "NetworkPolicy", "DaemonSet", "Pod"}
+    for index, obj in enumerate(objects):
+        (tmp_path / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml").write_text(
+            manifests_yaml([obj])
+        )
+    skipped = 0
+    for obj in objects:
+        reasons = skips(obj)
+        assert set(reasons) <= SKIPPABLE.get(obj["kind"], set()), obj["metadata"]["name"]
+        assert all(len(reason.split()) >= 4 for reason in reasons.values()), reasons
+        skipped += len(reasons)
+    if stack == "dev" and overrides:
+        pods = [obj for obj in objects if obj["kind"] == "Pod"]
+        assert pods and all("CKV_K8S_19" in skips(pod) for pod in pods)
+
+    result = scan(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = SUMMARY.search(result.stdout)
+    assert summary is not None, result.stdout
+    _, passed, failed, skipped_by_checkov, parse_errors = map(int, summary.groups())
+    assert (failed, parse_errors) == (0, 0)
+    assert passed > 0
+    # Every annotation silences a check that applies to its object: none is stale or misspelt.
+    assert skipped_by_checkov == skipped
