@@ -106,7 +106,7 @@ def render_plan(plan: Plan, *, manifest_dir: Path, seconds: float, colour: bool)
     counts = plan.counts()
     parts = ["1 stack"] + [
         f"{count} {kind}{'s' if count > 1 and kind in ('component', 'provider') else ''}"
-        for kind, count in sorted(counts.items(), key=lambda item: (item[0] not in ("component",), item[0]))
+        for kind, count in sorted(counts.items(), key=lambda item: (item[0] != "component", item[0]))
     ]
     lines += [
         "",
