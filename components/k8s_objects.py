@@ -32,9 +32,6 @@ DEVICE_PLUGIN_DIR = "/var/lib/kubelet/device-plugins"
 INFINIBAND_DEV_DIR = "/dev/infiniband"
 CONFIG_HASH_ANNOTATION = "ack-rdma/config-sha256"
 CHECKOV_SKIP_ANNOTATION = "checkov.io/skip"
-# Every container runs under the container runtime's default seccomp profile: RDMA verbs need only ioctl, mmap
-# and mlock on /dev/infiniband, all of which it allows.
-RUNTIME_DEFAULT_SECCOMP = {"seccompProfile": {"type": "RuntimeDefault"}}
 # ib_read_bw busy-polls one core: a CPU limit below a whole core would throttle it and the test would measure
 # the throttle. Its buffers (64 KiB per QP) and the pinned pages stay far below the memory limit.
 TEST_POD_RESOURCES = {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"cpu": "2", "memory": "512Mi"}}
@@ -43,6 +40,12 @@ TEST_POD_RESOURCES = {"requests": {"cpu": "1", "memory": "128Mi"}, "limits": {"c
 def rdma_node_selector() -> dict[str, str]:
     """The node selector every RDMA workload uses; the node pool carries exactly this label."""
     return {RDMA_NODE_LABEL_KEY: RDMA_NODE_LABEL_VALUE}
+
+
+def _pod_security_context() -> dict[str, Any]:
+    """Every pod runs under the container runtime's default seccomp profile: RDMA verbs need only ioctl, mmap
+    and mlock on /dev/infiniband, which it allows."""
+    return {"seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def checkov_skips(reasons: Mapping[str, str]) -> dict[str, str]:
@@ -151,7 +154,8 @@ def _test_pod_skips(spec: TestPodSpec, image_skips: Mapping[str, str]) -> dict[s
     }
     if spec.host_network:
         reasons["CKV_K8S_19"] = (
-            "RDMA_CM resolves the peer by IP: the VPC pod IP has no RDMA path, the node's RDMA netdev has"
+            "RDMA_CM addresses the peer by an IP on an RDMA netdev; the VPC pod IP is on none, the node's "
+            "bond0 address is"
         )
     return checkov_skips({**reasons, **image_skips})
 
@@ -181,7 +185,7 @@ def build_test_pods(spec: TestPodSpec) -> list[dict[str, Any]]:
             # `sleep` as PID 1 ignores SIGTERM: without a short grace period every delete waits 30 s.
             "terminationGracePeriodSeconds": 2,
             "automountServiceAccountToken": False,
-            "securityContext": dict(RUNTIME_DEFAULT_SECCOMP),
+            "securityContext": _pod_security_context(),
             "containers": [
                 {
                     "name": "rdma-test",
@@ -341,7 +345,7 @@ def build_daemon_set(spec: DevicePluginSpec) -> dict[str, Any]:
         # sysfs lists an HCA's netdevs only in their own network namespace: the plugin must share the host's.
         "hostNetwork": True,
         "dnsPolicy": "ClusterFirstWithHostNet",
-        "securityContext": dict(RUNTIME_DEFAULT_SECCOMP),
+        "securityContext": _pod_security_context(),
         "containers": [_plugin_container(spec, image)],
         "volumes": [
             {"name": "device-plugins", "hostPath": {"path": DEVICE_PLUGIN_DIR, "type": "Directory"}},

@@ -462,13 +462,10 @@ def test_test_pods_have_their_own_namespace_and_admit_traffic_from_their_pair_on
     pods = manifest_pods(stack_run) + [inputs(pod) for pod in stack_run.of_type(POD)]
     assert pods and all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
     assert set(selector) == {TEST_PAIR_LABEL_KEY}
-    # Pods go after their namespace on create and before it on destroy.
-    namespace_component = stack_run.one("ack-rdma:test_pods:RdmaTestNamespace").urn
+    # Pods and the plugin's pull-secret copy go after their namespace on create and before it on destroy.
     for component in ("ack-rdma:test_pods:RdmaTestPods", "ack-rdma:device_plugin:RdmaDevicePlugin"):
         for resource in stack_run.of_type(component):
-            assert namespace_component in resource.dependencies or stack_run.one(NAMESPACE).urn in (
-                resource.dependencies
-            ), component
+            assert stack_run.one(NAMESPACE).urn in resource.dependencies, component
 
 
 def test_outputs_known_only_after_deployment_are_told_apart(stack_run: ProgramRun) -> None:
