@@ -13,13 +13,14 @@ SR-IOV pools: one ID per VF of the configured PFs, the VF's PCI address.
 from __future__ import annotations
 
 import heapq
+import os.path
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rdma_device_plugin.config import PluginConfig, ResourceConfig, Selectors
-from rdma_device_plugin.discovery import DEV_INFINIBAND, Hca, rdma_cm_present
+from rdma_device_plugin.discovery import DEV_INFINIBAND, Hca
 
 RDMA_DEVICES_ENV = "RDMA_DEVICES"
 
@@ -84,6 +85,8 @@ class ResourcePool:
     def __init__(self, config: ResourceConfig, dev_root: Path) -> None:
         self.config = config
         self._dev_root = dev_root
+        # Allocate is the hot path: plain string joins cost a third of pathlib's per existence check.
+        self._node_dir = os.path.join(dev_root, "infiniband")
         self._members: tuple[Hca, ...] = ()
         self._backing: dict[str, Hca] = {}
         self._order: dict[str, int] = {}
@@ -129,7 +132,7 @@ class ResourcePool:
             behind = {self._backing[id_].name for id_ in ids}
             hcas = [hca for hca in self._members if hca.name in behind]
         nodes = [node for hca in hcas for node in self._nodes_of(hca)]
-        if rdma_cm_present(self._dev_root):
+        if self._exists("rdma_cm"):
             nodes.append(f"{DEV_INFINIBAND}/rdma_cm")
         return Allocation(tuple(nodes), {RDMA_DEVICES_ENV: ",".join(hca.name for hca in hcas)})
 
@@ -141,7 +144,7 @@ class ResourcePool:
         return f'IDs "0" to "{len(self._backing) - 1}"'
 
     def _exists(self, name: str) -> bool:
-        return (self._dev_root / "infiniband" / name).exists()
+        return os.path.exists(os.path.join(self._node_dir, name))
 
     def _nodes_of(self, hca: Hca) -> list[str]:
         uverbs = hca.uverbs
