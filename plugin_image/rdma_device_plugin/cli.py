@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve every configured resource to kubelet (the default)")
     for option in OPTIONS:
         serve.add_argument(
-            option.flag, dest=option.dest, help=f"{option.help} [env {option.env}, {option.default}]"
+            option.flag,
+            dest=option.dest,
+            help=f"{option.help} [env {option.env}, default {option.default or 'empty'}]",
         )
     discover_cmd = commands.add_parser("discover", help="print the RDMA devices and the pool each lands in")
     for dest in ("sysfs_root", "dev_root", "config_path"):

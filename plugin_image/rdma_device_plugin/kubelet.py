@@ -1,12 +1,16 @@
-"""kubelet's side of the device-plugin directory: the Registration client."""
+"""kubelet's side of the device-plugin directory: the Registration client, and what the directory's inotify
+events mean (kubelet deletes every plugin socket, then creates kubelet.sock, each time it starts)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 import grpc
 
 from rdma_device_plugin.api import api_pb2, api_pb2_grpc
+from rdma_device_plugin.inotify import APPEARED, IN_Q_OVERFLOW, VANISHED, WATCH_LOST, DirEvent
 from rdma_device_plugin.server import unix_target
 
 API_VERSION = "v1beta1"
@@ -40,3 +44,38 @@ async def register(
                 f"registering {resource_name} (endpoint {endpoint}) with kubelet at {kubelet_socket} failed: "
                 f"{error.code().name}: {error.details()}"
             ) from error
+
+
+class DirectoryListener(Protocol):
+    """What happens in the device-plugin directory, as far as a plugin cares."""
+
+    def kubelet_started(self) -> None:
+        """kubelet.sock appeared: a kubelet (re)started and knows no plugin yet."""
+
+    def kubelet_stopped(self) -> None:
+        """kubelet.sock went away."""
+
+    def socket_removed(self, name: str) -> None:
+        """Another entry went away (kubelet deletes every plugin socket when it starts)."""
+
+    def events_lost(self) -> None:
+        """The kernel's event queue overflowed: anything may have happened."""
+
+    def watch_lost(self) -> None:
+        """The directory itself was removed or moved: no further event will come."""
+
+
+def dispatch(events: Iterable[DirEvent], listener: DirectoryListener) -> None:
+    """Hand a batch of inotify events on the device-plugin directory to `listener`, in order."""
+    for event in events:
+        if event.mask & IN_Q_OVERFLOW:
+            listener.events_lost()
+        elif event.mask & WATCH_LOST:
+            listener.watch_lost()
+        elif event.name == KUBELET_SOCKET:
+            if event.mask & APPEARED:
+                listener.kubelet_started()
+            elif event.mask & VANISHED:
+                listener.kubelet_stopped()
+        elif event.mask & VANISHED:
+            listener.socket_removed(event.name)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import grpc
 
 from rdma_device_plugin.api import api_pb2_grpc
-from rdma_device_plugin.servicer import DeviceFeed, DevicePluginServicer
+from rdma_device_plugin.servicer import AllocateObserver, DeviceFeed, DevicePluginServicer
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +32,29 @@ class PluginServer:
     times (a kubelet restart deletes the socket, so serving again needs a fresh bind); each start gets a
     fresh gRPC server and servicer."""
 
-    def __init__(self, feed: DeviceFeed, socket_path: Path) -> None:
+    def __init__(self, feed: DeviceFeed, socket_path: Path, observer: AllocateObserver | None = None) -> None:
         self.feed = feed
         self.socket_path = socket_path
+        self._observer = observer
         self._server: grpc.aio.Server | None = None
         self._servicer: DevicePluginServicer | None = None
+        self._bound: tuple[int, int] | None = None
 
     @property
     def serving(self) -> bool:
         return self._server is not None
+
+    def _socket_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.lstat(self.socket_path)
+        except OSError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def socket_intact(self) -> bool:
+        """Serving, and the file at the socket path is still the socket this server bound: kubelet deletes
+        every socket in its directory when it starts, and a server on a deleted path is unreachable."""
+        return self._server is not None and self._bound is not None and self._socket_identity() == self._bound
 
     async def start(self) -> None:
         """Bind (replacing a stale socket), serve, and return only once a client can connect."""
@@ -64,7 +79,7 @@ class PluginServer:
                 "another --device-plugin-dir"
             ) from error
         server = grpc.aio.server()
-        servicer = DevicePluginServicer(self.feed)
+        servicer = DevicePluginServicer(self.feed, self._observer)
         api_pb2_grpc.add_DevicePluginServicer_to_server(servicer, server)
         try:
             server.add_insecure_port(unix_target(path))
@@ -74,6 +89,7 @@ class PluginServer:
                 f"cannot listen on unix socket {path}: make sure --device-plugin-dir {path.parent} is "
                 "writable by the plugin"
             ) from error
+        self._bound = self._socket_identity()
         await server.start()
         self._server, self._servicer = server, servicer
         try:
@@ -96,12 +112,13 @@ class PluginServer:
                 ) from error
 
     async def stop(self, grace: float) -> None:
-        """End the streams, give in-flight calls `grace` seconds, and remove the socket."""
-        server, servicer = self._server, self._servicer
-        self._server = self._servicer = None
+        """End the streams, give in-flight calls `grace` seconds, and remove the socket if it is still ours
+        (kubelet may already have deleted it, and a file now at that path belongs to someone else)."""
+        server, servicer, bound = self._server, self._servicer, self._bound
+        self._server = self._servicer = self._bound = None
         if servicer is not None:
             servicer.close()
         if server is not None:
             await server.stop(grace)
-        # kubelet may already have deleted it (that is how it restarts).
-        self.socket_path.unlink(missing_ok=True)
+        if bound is not None and self._socket_identity() == bound:
+            self.socket_path.unlink(missing_ok=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import grpc
 
@@ -42,6 +43,14 @@ STATUS_OF_ERROR: dict[type[AllocationError], grpc.StatusCode] = {
 
 def status_of(error: AllocationError) -> grpc.StatusCode:
     return next(STATUS_OF_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_OF_ERROR)
+
+
+class AllocateObserver(Protocol):
+    """Told about every Allocate call (metrics.AllocateMetrics)."""
+
+    def allocated(self, containers: int, seconds: float) -> None: ...
+
+    def refused(self, code: grpc.StatusCode, seconds: float) -> None: ...
 
 
 class DeviceFeed:
@@ -92,9 +101,10 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
     """The five v1beta1 RPCs over one ResourcePool (method names are the protocol's, hence noqa N802).
     One instance per server lifetime: close() ends its streams."""
 
-    def __init__(self, feed: DeviceFeed) -> None:
+    def __init__(self, feed: DeviceFeed, observer: AllocateObserver | None = None) -> None:
         self._feed = feed
         self._pool = feed.pool
+        self._observer = observer
         self._closed = False
 
     def close(self) -> None:
@@ -129,11 +139,14 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         request: api_pb2.AllocateRequest,
         context: grpc.aio.ServicerContext[api_pb2.AllocateRequest, api_pb2.AllocateResponse],
     ) -> api_pb2.AllocateResponse:
+        started = time.perf_counter()
         response = api_pb2.AllocateResponse()
         for container in request.container_requests:
             try:
                 allocation = self._pool.allocate(list(container.devices_ids))
             except AllocationError as error:
+                if self._observer is not None:
+                    self._observer.refused(status_of(error), time.perf_counter() - started)
                 await self._refuse(context, "Allocate", error)
             response.container_responses.append(allocation_message(allocation))
             log.info(
@@ -143,6 +156,8 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
                 ",".join(allocation.device_nodes),
                 extra={"resource": self._pool.config.resource_name},
             )
+        if self._observer is not None:
+            self._observer.allocated(len(request.container_requests), time.perf_counter() - started)
         return response
 
     async def GetPreferredAllocation(  # noqa: N802

@@ -5,6 +5,9 @@ Precedence: a command-line flag, else its environment variable (for the DaemonSe
 
 from __future__ import annotations
 
+import ipaddress
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ class Option:
     env: str
     default: str
     help: str
+    may_be_empty: bool = False
 
 
 OPTIONS = (
@@ -41,12 +45,41 @@ OPTIONS = (
     Option("dev_root", "--dev-root", "RDMA_DP_DEV_ROOT", "/dev", "where the host's /dev is mounted"),
     Option("log_level", "--log-level", "RDMA_DP_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
     Option("log_format", "--log-format", "RDMA_DP_LOG_FORMAT", "text", "text or json (one line per event)"),
+    Option(
+        "health_poll_interval",
+        "--health-poll-interval",
+        "RDMA_DP_HEALTH_POLL_INTERVAL",
+        "1",
+        "seconds between reads of the ports' state files",
+    ),
+    Option(
+        "metrics_address",
+        "--metrics-address",
+        "RDMA_DP_METRICS_ADDRESS",
+        "",
+        "HOST:PORT serving /metrics and /healthz; empty disables them",
+        may_be_empty=True,
+    ),
 )
 OPTION_BY_DEST = {option.dest: option for option in OPTIONS}
 
 
 class SettingsError(Exception):
     """An invalid option value; str() is one paragraph naming the flag, its variable and the fix."""
+
+
+# Longer than any sensible poll, shorter than anything that would look like "health checks are off".
+MAX_HEALTH_POLL_INTERVAL = 3600.0
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class MetricsAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -57,6 +90,9 @@ class ServeOptions:
     dev_root: Path
     log_level: str = "INFO"
     log_format: LogFormat = "text"
+    health_poll_interval: float = 1.0
+    metrics_address: MetricsAddress | None = None
+    """None: no /metrics and /healthz endpoint."""
 
 
 def resolve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> dict[str, str]:
@@ -74,8 +110,8 @@ def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
     """Validated ServeOptions from parsed flags (None when not given) and the environment."""
     values = resolve(flags, environ)
     for dest, value in values.items():
-        if not value:
-            raise _error(dest, value, "an empty value; give a path or drop the setting to use the default")
+        if not value and not OPTION_BY_DEST[dest].may_be_empty:
+            raise _error(dest, value, "an empty value; give a value or drop the setting to use the default")
     level = values["log_level"].upper()
     if level not in LOG_LEVELS:
         raise _error("log_level", values["log_level"], f"not a log level; use one of {', '.join(LOG_LEVELS)}")
@@ -89,7 +125,49 @@ def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
         dev_root=Path(values["dev_root"]),
         log_level=level,
         log_format="json" if log_format == "json" else "text",
+        health_poll_interval=_interval(values["health_poll_interval"]),
+        metrics_address=_address(values["metrics_address"]) if values["metrics_address"] else None,
     )
+
+
+def _interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_HEALTH_POLL_INTERVAL:
+        raise _error(
+            "health_poll_interval",
+            value,
+            f"not a number of seconds in (0, {MAX_HEALTH_POLL_INTERVAL:g}]; the default 1 reports a port "
+            "change to kubelet within about a second",
+        )
+    return seconds
+
+
+def _address(value: str) -> MetricsAddress:
+    host, sep, port_text = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        valid_host = _is_ip(host, version=6)
+    else:
+        valid_host = _is_ip(host, version=4) or _HOSTNAME.match(host) is not None
+    port = int(port_text) if port_text.isdigit() else 0
+    if not sep or not valid_host or not 0 < port < 65536:
+        raise _error(
+            "metrics_address",
+            value,
+            "not HOST:PORT; give an IP address or host name of this node and a port, e.g. 10.0.0.5:9530 or "
+            "[fd00::5]:9530 (the DaemonSet passes $(HOST_IP):9530), or an empty value to disable /metrics",
+        )
+    return MetricsAddress(host, port)
+
+
+def _is_ip(text: str, version: int) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
 
 
 def _error(dest: str, value: str, reason: str) -> SettingsError:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import stat
 
 import pytest
 from kubelet_standin import is_extended_resource_name
 from plugin_harness import node, plugin_in_process, run
-from rdma_device_plugin import app
 from rdma_device_plugin.api import api_pb2
 from rdma_device_plugin.config import load_config
 from rdma_device_plugin.kubelet import RegistrationError, register
@@ -107,24 +104,6 @@ def test_kubelet_refusals_surface_as_one_paragraph_naming_the_resource() -> None
                 await server.stop(grace=0)
 
     run(scenario)
-
-
-def test_without_kubelet_the_plugin_exits_1_naming_kubelet_sock_and_removes_its_socket(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    async def scenario() -> int:
-        async with node("erdma", {"mode": "hca"}) as host:
-            await host.kubelet.stop()
-            (host.plugin_dir / "kubelet.sock").unlink(missing_ok=True)
-            status = await app.run(host.serve_options(), stop=asyncio.Event())
-            assert list(host.plugin_dir.iterdir()) == []
-            return status
-
-    with caplog.at_level(logging.ERROR, logger="rdma_device_plugin.app"):
-        assert run(scenario) == 1
-    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert "kubelet.sock" in record.getMessage()
-    assert "rdma/hca" in record.getMessage()
 
 
 @pytest.mark.parametrize(
