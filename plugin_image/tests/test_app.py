@@ -45,8 +45,17 @@ def test_rediscovery_pushes_health_changes_and_removals_to_kubelet() -> None:
             host.tree.set_port_state("mlx5_1", state="4: ACTIVE", phys_state="5: LinkUp")
             assert {d.health for d in await endpoint.next_update()} == {"Healthy"}
             host.tree.remove_hca("mlx5_1")
+            update = health(await endpoint.next_update())
+            # The port poll may see mlx5_1 vanish before a rediscovery does: its IDs turn unhealthy first.
+            if update == [
+                ("0", "Healthy", 0),
+                ("1", "Unhealthy", 1),
+                ("2", "Healthy", 0),
+                ("3", "Unhealthy", 1),
+            ]:
+                update = health(await endpoint.next_update())
             # Every ID is now backed by the remaining HCA; its allocation lists only that HCA.
-            assert health(await endpoint.next_update()) == [
+            assert update == [
                 ("0", "Healthy", 0),
                 ("1", "Healthy", 0),
                 ("2", "Healthy", 0),
@@ -66,6 +75,11 @@ def test_interval_zero_disables_rediscovery() -> None:
             endpoint = await host.kubelet.wait_registered("rdma/hca")
             await endpoint.next_update()
             host.tree.remove_hca("mlx5_1")
+            # The port poll (every second by default) marks the vanished HCA's IDs unhealthy; only a
+            # rediscovery could remove them.
+            devices = await endpoint.next_update(timeout=3)
+            assert len(devices) == 1000
+            assert {d.ID for d in devices if d.health == "Unhealthy"} == {str(i) for i in range(1, 1000, 2)}
             # Nothing to await for an update that must not come: give a rediscovery ample time not to happen.
             with pytest.raises(TimeoutError):
                 await endpoint.next_update(timeout=0.3)
