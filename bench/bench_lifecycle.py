@@ -1,0 +1,225 @@
+"""Benchmark of the plugin's lifecycle as kubelet meets it: a real `rdma-device-plugin serve` process at
+default settings (port poll every 1 s) on a fixture host (two ConnectX-6 HCAs, legacy hca mode), the kubelet
+stand-in in this process, real unix sockets.
+
+Measures:
+- kubelet restart -> registered again, over 20 restarts done the way kubelet does them (stop; then on start
+  delete every socket in the directory, create kubelet.sock, serve Registration). Timed from just before
+  the new kubelet deletes the sockets and creates kubelet.sock to the moment it has the plugin registered
+  (Register received, dialled back, GetDevicePluginOptions answered, ListAndWatch opened).
+- port flip -> ListAndWatch update: a port's state files rewritten in the fixture, timed until kubelet's
+  stream delivers the changed health. Flips alternate down and up and start at a random point of the poll
+  period (fixed seed), so the figures sample the whole period.
+- the plugin's CPU use while idle (the port poll's cost).
+Prints a table and writes bench/results/lifecycle.json.
+
+Usage: venv/bin/python bench/bench_lifecycle.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
+
+from kubelet_standin import KubeletStandin  # noqa: E402
+from rdma_device_plugin.api import api_pb2  # noqa: E402
+from sysfs_fixture import ib_two_numa  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "lifecycle.json"
+PLUGIN_CLI = Path(sys.executable).parent / "rdma-device-plugin"
+RESOURCE = "rdma/hca"
+RESTARTS = 20
+FLIPS = 20
+POLL_INTERVAL = 1.0  # the default of --health-poll-interval, stated here to time flips against it
+IDLE_SECONDS = 10.0
+TARGETS = {"restart_to_registered_ms": 50.0, "port_flip_to_update_s": 2.0}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summarize(samples: list[float], digits: int) -> dict[str, object]:
+    return {
+        "runs": len(samples),
+        "p50": round(statistics.median(samples), digits),
+        "max": round(max(samples), digits),
+        "min": round(min(samples), digits),
+        "samples": [round(sample, digits) for sample in samples],
+    }
+
+
+class TimedKubelet(KubeletStandin):
+    """The stand-in, noting when each Register call arrives (before it dials the plugin back)."""
+
+    def __init__(self, plugin_dir: Path) -> None:
+        super().__init__(plugin_dir)
+        self.arrivals: list[float] = []
+
+    async def Register(  # noqa: N802
+        self,
+        request: api_pb2.RegisterRequest,
+        context: grpc.aio.ServicerContext[api_pb2.RegisterRequest, api_pb2.Empty],
+    ) -> api_pb2.Empty:
+        self.arrivals.append(time.perf_counter())
+        return await super().Register(request, context)
+
+
+async def restarts(kubelet: TimedKubelet) -> tuple[list[float], list[float]]:
+    """Per restart, milliseconds from the new kubelet's start to the plugin's Register arriving, and to the
+    plugin registered with it."""
+    arrived, registered = [], []
+    for _ in range(RESTARTS):
+        await kubelet.stop()
+        started = time.perf_counter()
+        await kubelet.start()
+        endpoint = await kubelet.wait_registered(RESOURCE, timeout=10)
+        registered.append((time.perf_counter() - started) * 1000)
+        arrived.append((kubelet.arrivals[-1] - started) * 1000)
+        assert len(await endpoint.next_update()) == 1000
+    return arrived, registered
+
+
+async def bench(root: Path) -> dict[str, object]:
+    tree = ib_two_numa(root / "host")
+    plugin_dir = root / "dp"
+    plugin_dir.mkdir()
+    config = root / "config.json"
+    config.write_text(json.dumps({"mode": "hca", "periodicUpdateInterval": 0}))
+    log_path = root / "plugin.log"
+    load_before = round(os.getloadavg()[0], 2)
+    kubelet = TimedKubelet(plugin_dir)
+    await kubelet.start()
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            str(PLUGIN_CLI), "serve",
+            "--config", str(config),
+            "--device-plugin-dir", str(plugin_dir),
+            "--sysfs-root", str(tree.sysfs_root),
+            "--dev-root", str(tree.dev_root),
+            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+        )  # fmt: skip
+    try:
+        endpoint = await kubelet.wait_registered(RESOURCE, timeout=10)
+        assert len(await endpoint.next_update()) == 1000
+        arrived_ms, restart_ms = await restarts(kubelet)
+        endpoint = kubelet.endpoints[RESOURCE]
+
+        cpu_before = cpu_seconds(process.pid)
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_cpu_percent = (cpu_seconds(process.pid) - cpu_before) / IDLE_SECONDS * 100
+
+        rng = random.Random(4)
+        flip_s = []
+        for index in range(FLIPS):
+            await asyncio.sleep(rng.uniform(0, POLL_INTERVAL))
+            down = index % 2 == 0
+            started = time.perf_counter()
+            if down:
+                tree.set_port_state("mlx5_1", state="1: DOWN", phys_state="3: Disabled")
+            else:
+                tree.set_port_state("mlx5_1", state="4: ACTIVE", phys_state="5: LinkUp")
+            devices = await endpoint.next_update(timeout=10)
+            flip_s.append(time.perf_counter() - started)
+            expected = {"Healthy", "Unhealthy"} if down else {"Healthy"}
+            assert {device.health for device in devices} == expected
+        process.send_signal(signal.SIGTERM)
+        exit_status = await asyncio.wait_for(process.wait(), 5)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await kubelet.stop()
+    log_text = log_path.read_text()
+    return {
+        "fixture": "ib_two_numa, legacy hca mode (1000 IDs over 2 HCAs), rediscovery off, default port poll",
+        "cpus": os.cpu_count(),
+        "loadavg_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
+        "restart_to_register_call_ms": summarize(arrived_ms, 2),
+        "restart_to_registered_ms": summarize(restart_ms, 2),
+        "port_flip_to_update_s": {**summarize(flip_s, 3), "poll_interval_s": POLL_INTERVAL},
+        "idle_cpu_percent": round(idle_cpu_percent, 2),
+        "register_calls": len(
+            [line for line in log_text.splitlines() if f"registered {RESOURCE} with kubelet" in line]
+        ),
+        "tracebacks_in_log": log_text.count("Traceback"),
+        "exit_status_on_sigterm": exit_status,
+        "targets": TARGETS,
+    }
+
+
+def verdicts(result: dict[str, object]) -> dict[str, bool]:
+    restart, flip = result["restart_to_registered_ms"], result["port_flip_to_update_s"]
+    assert isinstance(restart, dict) and isinstance(flip, dict)
+    return {
+        "restart_to_registered_ms": restart["max"] <= TARGETS["restart_to_registered_ms"],
+        "port_flip_to_update_s": flip["max"] <= TARGETS["port_flip_to_update_s"],
+    }
+
+
+def print_table(result: dict[str, object], passed: dict[str, bool]) -> None:
+    restart, flip, load = (
+        result["restart_to_registered_ms"],
+        result["port_flip_to_update_s"],
+        result["loadavg_1min"],
+    )
+    arrived = result["restart_to_register_call_ms"]
+    assert isinstance(restart, dict) and isinstance(flip, dict) and isinstance(load, dict)
+    assert isinstance(arrived, dict)
+
+    def mark(key: str) -> str:
+        return "ok" if passed[key] else "MISSED"
+
+    rows = [
+        (f"kubelet restart -> Register arrives, p50 of {RESTARTS}", f"{arrived['p50']:.2f} ms", "", ""),
+        (f"kubelet restart -> Register arrives, max of {RESTARTS}", f"{arrived['max']:.2f} ms", "", ""),
+        (f"kubelet restart -> registered, p50 of {RESTARTS}", f"{restart['p50']:.2f} ms", "", ""),
+        (f"kubelet restart -> registered, max of {RESTARTS}", f"{restart['max']:.2f} ms", "<= 50 ms",
+         mark("restart_to_registered_ms")),
+        (f"port flip -> ListAndWatch update, p50 of {FLIPS}", f"{flip['p50']:.3f} s", "", ""),
+        (f"port flip -> ListAndWatch update, max of {FLIPS}", f"{flip['max']:.3f} s", "<= 2 s",
+         mark("port_flip_to_update_s")),
+        ("plugin CPU while idle (1 s port poll)", f"{result['idle_cpu_percent']:.2f} %", "", ""),
+        ("Register calls (1 start + restarts)", str(result["register_calls"]), str(RESTARTS + 1), ""),
+        ("exit status on SIGTERM", str(result["exit_status_on_sigterm"]), "0", ""),
+        ("load average (1 min) before / after", f"{load['before']} / {load['after']}", "", ""),
+    ]  # fmt: skip
+    header = ("measure", "value", "target", "")
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="rdp-bench-", dir="/tmp"))
+    try:
+        result = asyncio.run(bench(root))
+    finally:
+        shutil.rmtree(root)
+    passed = verdicts(result)
+    result["met_targets"] = passed
+    print_table(result, passed)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten: {RESULTS.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
