@@ -23,6 +23,7 @@ from rdma_device_plugin.resource import ResourcePlugin
 from rdma_device_plugin.server import PluginServerError
 from rdma_device_plugin.settings import ServeOptions
 from rdma_device_plugin.status_server import Health, StatusServer, StatusServerError
+from rdma_device_plugin.verbs_events import VerbsEvents
 
 __all__ = ["ResourcePlugin", "Supervisor", "run", "serve"]
 
@@ -44,6 +45,7 @@ class Supervisor:
         self.hcas: list[Hca] = []
         self.watching = False
         self.poller = PortPoller(opts.sysfs_root, opts.health_poll_interval, self.current_hcas, self.apply)
+        self.events = VerbsEvents(self.poller.wake)
         self._watch = DirectoryWatch(opts.device_plugin_dir, self._on_directory_events)
         self._group: asyncio.TaskGroup | None = None
         self._maintainers: dict[str, asyncio.Task[None]] = {}
@@ -137,8 +139,9 @@ class Supervisor:
         """Discover, serve every socket, and watch the directory; registration follows in run_until()."""
         self.apply(await self.discover())
         log.info(
-            "health: port states read from sysfs every %g s (--health-poll-interval)",
+            "health: port states read from sysfs every %g s (--health-poll-interval); verbs async events %s",
             self.opts.health_poll_interval,
+            self.events.open(self.hcas, self.opts.sysfs_root, self.opts.dev_root),
         )
         for plugin in self.plugins.values():
             await plugin.start()
@@ -229,6 +232,7 @@ class Supervisor:
         """Stop watching first (our own socket removals must not look like kubelet's), then every server."""
         self._watch.close()
         self.watching = False
+        self.events.close()
         await asyncio.gather(*(plugin.stop() for plugin in self.plugins.values()))
 
 
