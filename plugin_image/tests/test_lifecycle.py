@@ -180,7 +180,8 @@ def test_a_stream_kubelet_drops_is_replaced_by_one_starting_with_the_current_lis
     run(scenario)
 
 
-def test_sigterm_stops_serving_removes_every_socket_and_exits_0_within_2_s() -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_stops_serving_removes_every_socket_and_exits_0_within_2_s(signum: int) -> None:
     config = {
         "configList": [
             {"resourceName": "a", "rdmaHcaMax": 2, "selectors": {}},
@@ -195,7 +196,7 @@ def test_sigterm_stops_serving_removes_every_socket_and_exits_0_within_2_s() -> 
             b = await host.kubelet.wait_registered("rdma/b", timeout=10)
             assert socket_names(host.plugin_dir) == ["kubelet.sock", "rdma_a.sock", "rdma_b.sock"]
             started = time.monotonic()
-            plugin.process.send_signal(signal.SIGTERM)
+            plugin.process.send_signal(signum)
             status = await asyncio.wait_for(plugin.process.wait(), 2)
             assert time.monotonic() - started < 2
             assert status == 0, plugin.log()
@@ -203,7 +204,7 @@ def test_sigterm_stops_serving_removes_every_socket_and_exits_0_within_2_s() -> 
             for endpoint in (a, b):
                 await asyncio.wait_for(endpoint.stream_ended.wait(), 2)
             log = plugin.log()
-            assert "SIGTERM received: stopping" in log
+            assert f"{signal.Signals(signum).name} received: stopping" in log
             assert "Traceback" not in log
 
     run(scenario)

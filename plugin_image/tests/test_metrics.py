@@ -98,6 +98,23 @@ def test_healthz_is_200_while_every_resource_is_served_and_registered_and_503_ot
     run(scenario)
 
 
+def test_healthz_fails_once_the_device_plugin_directory_itself_is_gone() -> None:
+    async def scenario() -> None:
+        async with node("erdma", POOL) as host, supervised(host) as running:
+            await host.kubelet.wait_registered("rdma/ib")
+            await host.kubelet.stop()
+            for entry in host.plugin_dir.iterdir():
+                entry.unlink()
+            host.plugin_dir.rmdir()
+            await until(lambda: not running.supervisor.watching, what="the lost watch")
+            status, _, body = await http_get(running.port, "/healthz")
+            assert status == 503
+            assert body.endswith(f"{host.plugin_dir}: NOT watched, kubelet restarts would go unnoticed\n")
+            host.plugin_dir.mkdir()
+
+    run(scenario)
+
+
 def test_the_endpoint_answers_only_get_and_head_on_its_two_paths() -> None:
     async def scenario() -> None:
         async with node("erdma", POOL) as host, supervised(host) as running:
