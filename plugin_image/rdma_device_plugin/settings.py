@@ -151,7 +151,9 @@ def _address(value: str) -> MetricsAddress:
         host = host[1:-1]
         valid_host = _is_ip(host, version=6)
     else:
-        valid_host = _is_ip(host, version=4) or _HOSTNAME.match(host) is not None
+        # An unbracketed IPv6 host is what $(HOST_IP):9530 gives on an IPv6 node; the port is mandatory, so
+        # the last colon is the separator.
+        valid_host = _is_ip(host, version=4) or _is_ip(host, version=6) or _HOSTNAME.match(host) is not None
     port = int(port_text) if port_text.isdigit() else 0
     if not sep or not valid_host or not 0 < port < 65536:
         raise _error(

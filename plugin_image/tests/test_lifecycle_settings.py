@@ -35,9 +35,24 @@ def test_metrics_addresses_accepted(value: str, address: MetricsAddress) -> None
     assert str(parsed) == value
 
 
+def test_an_unbracketed_ipv6_host_ip_as_the_daemonset_gives_it_on_an_ipv6_node() -> None:
+    parsed = serve_options({}, {"RDMA_DP_METRICS_ADDRESS": "fd00::5:9530"}).metrics_address
+    assert parsed == MetricsAddress("fd00::5", 9530)
+    assert str(parsed) == "[fd00::5]:9530"
+
+
 @pytest.mark.parametrize(
     "value",
-    ["$(HOST_IP):9530", ":9530", "10.0.0.5", "10.0.0.5:", "10.0.0.5:0", "10.0.0.5:65536", "fd00::5:9530"],
+    [
+        "$(HOST_IP):9530",
+        ":9530",
+        "10.0.0.5",
+        "10.0.0.5:",
+        "10.0.0.5:0",
+        "10.0.0.5:65536",
+        "[10.0.0.5]:9530",
+        "fd00::5",
+    ],
 )
 def test_metrics_addresses_refused_with_one_paragraph_naming_flag_and_variable(value: str) -> None:
     with pytest.raises(SettingsError) as caught:
