@@ -132,16 +132,14 @@ class PortPoller:
     def wake(self) -> None:
         self._woken.set()
 
-    async def poll_once(self) -> bool:
-        """Read every known port now; True if any changed (and the change was applied)."""
+    async def poll_once(self) -> None:
+        """Read every known port now; apply the result if any port changed."""
         links = await asyncio.to_thread(read_links, self.sysfs_root, list(self._current()))
         # A rediscovery may have replaced the HCAs during the read: compare against and update the current
         # ones; HCAs the read did not cover (new ones) keep what discovery found.
         hcas = self._current()
-        if not log_transitions(hcas, links):
-            return False
-        self._apply(with_links(hcas, links))
-        return True
+        if log_transitions(hcas, links):
+            self._apply(with_links(hcas, links))
 
     async def run(self) -> None:
         while True:

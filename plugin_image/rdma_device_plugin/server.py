@@ -89,10 +89,10 @@ class PluginServer:
                 f"cannot listen on unix socket {path}: make sure --device-plugin-dir {path.parent} is "
                 "writable by the plugin"
             ) from error
-        self._bound = self._socket_identity()
-        await server.start()
-        self._server, self._servicer = server, servicer
+        # Owned from here on, so that stop() cleans up even if starting fails or is cancelled halfway.
+        self._server, self._servicer, self._bound = server, servicer, self._socket_identity()
         try:
+            await server.start()
             await self._self_dial()
         except PluginServerError:
             await self.stop(grace=0)
