@@ -13,14 +13,15 @@ SR-IOV pools: one ID per VF of the configured PFs, the VF's PCI address.
 from __future__ import annotations
 
 import heapq
-import os.path
+import os
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from rdma_device_plugin.config import PluginConfig, ResourceConfig, Selectors
-from rdma_device_plugin.discovery import DEV_INFINIBAND, Hca
+from rdma_device_plugin.discovery import DEV_INFINIBAND, CharDevice, Hca
 
 RDMA_DEVICES_ENV = "RDMA_DEVICES"
 
@@ -37,6 +38,27 @@ class Allocation:
     device_nodes: tuple[str, ...]
     """Absolute paths, the same on the host and in the container, e.g. /dev/infiniband/uverbs0."""
     envs: dict[str, str]
+
+
+class _Node(NamedTuple):
+    path: str
+    """Where the node is on the host and in the container, /dev/infiniband/<name>."""
+    host_file: str
+    """Where this process sees it, under --dev-root."""
+
+    def exists(self) -> bool:
+        # Checked at every Allocate (a node can vanish after discovery); access(F_OK) is the cheapest
+        # existence check, about half the time of os.path.exists, which builds a stat result.
+        return os.access(self.host_file, os.F_OK)
+
+
+class _HcaNodes(NamedTuple):
+    """An HCA's device nodes, resolved once per refresh: Allocate only checks that they exist."""
+
+    verbs: tuple[CharDevice, _Node] | None
+    """None when sysfs lists no verbs device for the HCA."""
+    optional: tuple[_Node, ...]
+    """umad and issm, given only when present."""
 
 
 class AllocationError(Exception):
@@ -85,9 +107,10 @@ class ResourcePool:
     def __init__(self, config: ResourceConfig, dev_root: Path) -> None:
         self.config = config
         self._dev_root = dev_root
-        # Allocate is the hot path: plain string joins cost a third of pathlib's per existence check.
         self._node_dir = os.path.join(dev_root, "infiniband")
+        self._rdma_cm = _Node(f"{DEV_INFINIBAND}/rdma_cm", os.path.join(self._node_dir, "rdma_cm"))
         self._members: tuple[Hca, ...] = ()
+        self._nodes: dict[str, _HcaNodes] = {}
         self._backing: dict[str, Hca] = {}
         self._order: dict[str, int] = {}
         self._devices: list[DeviceState] = []
@@ -111,6 +134,7 @@ class ResourcePool:
         devices = [DeviceState(id_, usable(hca), hca.numa_node) for id_, hca in backing.items()]
         changed = devices != self._devices
         self._members = tuple(members)
+        self._nodes = {hca.name: self._hca_nodes(hca) for hca in members}
         self._backing = backing
         self._order = {id_: index for index, id_ in enumerate(backing)}
         self._devices = devices
@@ -127,13 +151,13 @@ class ResourcePool:
                 f"{', '.join(repr(id_) for id_ in unknown)}; this node advertises {self._describe_ids()}"
             )
         if self.config.mode == "shared" and not self.config.exclusive:
-            hcas = list(self._members)
+            hcas: Sequence[Hca] = self._members
         else:
             behind = {self._backing[id_].name for id_ in ids}
             hcas = [hca for hca in self._members if hca.name in behind]
         nodes = [node for hca in hcas for node in self._nodes_of(hca)]
-        if self._exists("rdma_cm"):
-            nodes.append(f"{DEV_INFINIBAND}/rdma_cm")
+        if self._rdma_cm.exists():
+            nodes.append(self._rdma_cm.path)
         return Allocation(tuple(nodes), {RDMA_DEVICES_ENV: ",".join(hca.name for hca in hcas)})
 
     def _describe_ids(self) -> str:
@@ -143,24 +167,32 @@ class ResourcePool:
             return f"the VFs {', '.join(self._backing)}"
         return f'IDs "0" to "{len(self._backing) - 1}"'
 
-    def _exists(self, name: str) -> bool:
-        return os.path.exists(os.path.join(self._node_dir, name))
+    def _hca_nodes(self, hca: Hca) -> _HcaNodes:
+        uverbs = hca.uverbs
+        return _HcaNodes(
+            None if uverbs is None else (uverbs, self._node(uverbs)),
+            tuple(self._node(dev) for dev in hca.char_devices if dev.kind != "uverbs"),
+        )
+
+    def _node(self, device: CharDevice) -> _Node:
+        return _Node(device.path, os.path.join(self._node_dir, device.name))
 
     def _nodes_of(self, hca: Hca) -> list[str]:
-        uverbs = hca.uverbs
-        if uverbs is None:
+        """The HCA's device nodes as they are now: its verbs node must exist, the others go in if they do."""
+        verbs, optional = self._nodes[hca.name]
+        if verbs is None:
             raise MissingDeviceNodeError(
                 f"{self.config.resource_name}: {hca.name} has no uverbs character device in sysfs "
                 "(class/infiniband_verbs); load the ib_uverbs kernel module on the host"
             )
-        if not self._exists(uverbs.name):
+        uverbs, required = verbs
+        if not required.exists():
             raise MissingDeviceNodeError(
-                f"{self.config.resource_name}: {uverbs.path}, the verbs node of {hca.name} (char "
-                f"{uverbs.dev}), is missing: {self._dev_root / 'infiniband' / uverbs.name} does not exist; "
-                "check that the host's /dev is mounted at --dev-root and that udev created the node"
+                f"{self.config.resource_name}: {required.path}, the verbs node of {hca.name} (char "
+                f"{uverbs.dev}), is missing: {required.host_file} does not exist; check that the host's "
+                "/dev is mounted at --dev-root and that udev created the node"
             )
-        optional = [dev.path for dev in hca.char_devices if dev.kind != "uverbs" and self._exists(dev.name)]
-        return [uverbs.path, *optional]
+        return [required.path, *[node.path for node in optional if node.exists()]]
 
     def preferred(self, available: Sequence[str], must_include: Sequence[str], size: int) -> list[str]:
         """`size` IDs out of `available`, starting with `must_include`: IDs on one NUMA node first (that of

@@ -97,6 +97,29 @@ def allocation_message(allocation: Allocation) -> api_pb2.ContainerAllocateRespo
     )
 
 
+class AllocateResponses:
+    """AllocateResponse messages already built, by content. kubelet asks for the same few answers over and
+    over (a shared pool gives every container the same nodes), and building the message costs more than
+    the rest of an Allocate. Keyed by everything the message holds, so an entry is never stale; emptied
+    when full, which bounds it however many distinct answers an SR-IOV pool can give."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._built: dict[tuple[tuple[object, ...], ...], api_pb2.AllocateResponse] = {}
+
+    def answer(self, allocations: Sequence[Allocation]) -> api_pb2.AllocateResponse:
+        """The response for `allocations`, one per container in request order. Callers must not modify it."""
+        key = tuple((allocation.device_nodes, *allocation.envs.items()) for allocation in allocations)
+        response = self._built.get(key)
+        if response is None:
+            if len(self._built) >= self.LIMIT:
+                self._built.clear()
+            response = api_pb2.AllocateResponse(container_responses=map(allocation_message, allocations))
+            self._built[key] = response
+        return response
+
+
 class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
     """The five v1beta1 RPCs over one ResourcePool (method names are the protocol's, hence noqa N802).
     One instance per server lifetime: close() ends its streams."""
@@ -105,6 +128,7 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         self._feed = feed
         self._pool = feed.pool
         self._observer = observer
+        self._responses = AllocateResponses()
         self._closed = False
 
     def close(self) -> None:
@@ -140,24 +164,27 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         context: grpc.aio.ServicerContext[api_pb2.AllocateRequest, api_pb2.AllocateResponse],
     ) -> api_pb2.AllocateResponse:
         started = time.perf_counter()
-        response = api_pb2.AllocateResponse()
+        allocations = []
         for container in request.container_requests:
             try:
-                allocation = self._pool.allocate(list(container.devices_ids))
+                allocation = self._pool.allocate(container.devices_ids)
             except AllocationError as error:
                 if self._observer is not None:
                     self._observer.refused(status_of(error), time.perf_counter() - started)
                 await self._refuse(context, "Allocate", error)
-            response.container_responses.append(allocation_message(allocation))
-            log.info(
-                "allocated %s ids=%s devices=%s",
-                self._pool.config.resource_name,
-                ",".join(container.devices_ids),
-                ",".join(allocation.device_nodes),
-                extra={"resource": self._pool.config.resource_name},
-            )
+            allocations.append(allocation)
+            # The allocations metric counts them; a line per container is for debugging only.
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "allocated %s ids=%s devices=%s",
+                    self._pool.config.resource_name,
+                    ",".join(container.devices_ids),
+                    ",".join(allocation.device_nodes),
+                    extra={"resource": self._pool.config.resource_name},
+                )
+        response = self._responses.answer(allocations)
         if self._observer is not None:
-            self._observer.allocated(len(request.container_requests), time.perf_counter() - started)
+            self._observer.allocated(len(allocations), time.perf_counter() - started)
         return response
 
     async def GetPreferredAllocation(  # noqa: N802

@@ -9,17 +9,26 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from lifecycle_harness import LOOPBACK, http_get, sample, scrape, supervised, until
-from plugin_harness import node, plugin_subprocess, run, start_plugin_process
+from kubelet_standin import PluginEndpoint
+from lifecycle_harness import LOOPBACK, Running, http_get, sample, scrape, supervised, until
+from plugin_harness import Node, node, plugin_subprocess, run, start_plugin_process
 
 POOL = {"periodicUpdateInterval": 0, "configList": [{"resourceName": "ib", "rdmaHcaMax": 4, "selectors": {}}]}
 IB = {"resource": "rdma/ib"}
 
 
+async def registered(host: Node, running: Running) -> PluginEndpoint:
+    """kubelet got the Register call and the plugin got its answer: the plugin counts a registration, and
+    reports it in /healthz, only once the answer is back, a moment after kubelet has seen the call."""
+    endpoint = await host.kubelet.wait_registered("rdma/ib")
+    await until(lambda: running.supervisor.health().ok, what="the plugin seeing Register answered")
+    return endpoint
+
+
 def test_a_scrape_shows_the_counters_and_gauges_moving() -> None:
     async def scenario() -> None:
         async with node("ib_two_numa", POOL) as host, supervised(host) as running:
-            endpoint = await host.kubelet.wait_registered("rdma/ib")
+            endpoint = await registered(host, running)
             await endpoint.next_update()
             before = await scrape(running.port)
             assert sample(before, "rdma_device_plugin_devices", health="Healthy", **IB) == 4
@@ -46,7 +55,7 @@ def test_a_scrape_shows_the_counters_and_gauges_moving() -> None:
             await endpoint.next_update()
             await running.supervisor.rediscover()
             await host.kubelet.restart()
-            await host.kubelet.wait_registered("rdma/ib")
+            await registered(host, running)
 
             after = await scrape(running.port)
             assert sample(after, "rdma_device_plugin_allocations_total", **IB) == 3
@@ -80,7 +89,7 @@ def test_a_scrape_shows_the_counters_and_gauges_moving() -> None:
 def test_healthz_is_200_while_every_resource_is_served_and_registered_and_503_otherwise() -> None:
     async def scenario() -> None:
         async with node("ib_two_numa", POOL) as host, supervised(host) as running:
-            await host.kubelet.wait_registered("rdma/ib")
+            await registered(host, running)
             assert await http_get(running.port, "/healthz") == (
                 200,
                 "text/plain; charset=utf-8",

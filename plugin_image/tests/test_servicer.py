@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import pytest
 from kubelet_standin import Devices, PluginEndpoint
 from plugin_harness import node, plugin_in_process, run
 from rdma_device_plugin.api import api_pb2
+from rdma_device_plugin.pools import Allocation
+from rdma_device_plugin.servicer import AllocateResponses, allocation_message
 
 HCA: dict[str, object] = {"mode": "hca"}
 SRIOV: dict[str, object] = {"mode": "sriov", "pfNetdevices": ["ens2f0"]}
@@ -210,9 +213,17 @@ def test_missing_uverbs_node_is_failed_precondition_naming_it() -> None:
 
 
 def test_node_vanishing_after_discovery_is_failed_precondition() -> None:
+    everything = rw("uverbs0", "umad0", "issm0", "uverbs1", "umad1", "issm1", "rdma_cm")
+
+    async def allocated_nodes(endpoint: PluginEndpoint) -> list[tuple[str, str, str]]:
+        (container,) = (await endpoint.allocate(["0"])).container_responses
+        return specs(container)
+
     async def scenario() -> None:
         async with node("ib_two_numa", HCA) as host, plugin_in_process(host):
             endpoint = await host.kubelet.wait_registered("rdma/hca")
+            # Answered once before anything vanishes: nodes are checked at every call, not remembered.
+            assert await allocated_nodes(endpoint) == everything
             host.tree.remove_dev_node("uverbs1")
             error = await refused(endpoint, ["0"])
             assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -220,11 +231,67 @@ def test_node_vanishing_after_discovery_is_failed_precondition() -> None:
             host.tree.remove_dev_node("issm0")
             host.tree.remove_dev_node("rdma_cm")
             (host.tree.dev_root / "infiniband" / "uverbs1").touch()
-            # Optional nodes that are gone are simply left out.
-            (container,) = (await endpoint.allocate(["0"])).container_responses
-            assert specs(container) == rw("uverbs0", "umad0", "uverbs1", "umad1", "issm1")
+            # Optional nodes that are gone are simply left out, and given again once they are back.
+            assert await allocated_nodes(endpoint) == rw("uverbs0", "umad0", "uverbs1", "umad1", "issm1")
+            (host.tree.dev_root / "infiniband" / "issm0").touch()
+            (host.tree.dev_root / "infiniband" / "rdma_cm").touch()
+            assert await allocated_nodes(endpoint) == everything
 
     run(scenario)
+
+
+def test_allocations_are_logged_at_debug_and_refusals_as_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        async with node("ib_two_numa", HCA) as host, plugin_in_process(host):
+            endpoint = await host.kubelet.wait_registered("rdma/hca")
+            with caplog.at_level(logging.INFO, logger="rdma_device_plugin.servicer"):
+                await endpoint.allocate(["0"])
+                await refused(endpoint, ["1000"])
+            with caplog.at_level(logging.DEBUG, logger="rdma_device_plugin.servicer"):
+                await endpoint.allocate(["7"])
+
+    run(scenario)
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "rdma_device_plugin.servicer"]
+    assert lines == [
+        (
+            "WARNING",
+            "Allocate refused for rdma/hca: INVALID_ARGUMENT: rdma/hca: unknown device ID '1000'; "
+            'this node advertises IDs "0" to "999"',
+        ),
+        (
+            "DEBUG",
+            "allocated rdma/hca ids=7 devices="
+            + ",".join(
+                path for path, _, _ in rw("uverbs0", "umad0", "issm0", "uverbs1", "umad1", "issm1", "rdma_cm")
+            ),
+        ),
+    ]
+
+
+def test_answers_are_reused_by_content_and_their_store_is_bounded() -> None:
+    def allocation(index: int, names: str = "mlx5_0") -> Allocation:
+        return Allocation(
+            (f"/dev/infiniband/uverbs{index}", "/dev/infiniband/rdma_cm"), {"RDMA_DEVICES": names}
+        )
+
+    responses = AllocateResponses()
+    first = responses.answer([allocation(0)])
+    assert list(first.container_responses) == [allocation_message(allocation(0))]
+    assert responses.answer([allocation(0)]) is first
+    # Any difference in what a container gets is a different answer.
+    assert responses.answer([allocation(0, "mlx5_1")]).container_responses[0].envs["RDMA_DEVICES"] == "mlx5_1"
+    two = responses.answer([allocation(0), allocation(1)])
+    assert list(two.container_responses) == [
+        allocation_message(allocation(0)),
+        allocation_message(allocation(1)),
+    ]
+    for index in range(2, AllocateResponses.LIMIT + 2):
+        (container,) = responses.answer([allocation(index)]).container_responses
+        assert container == allocation_message(allocation(index))
+    # Emptied when full: the first answer is built again, equal to the old one.
+    again = responses.answer([allocation(0)])
+    assert again is not first
+    assert again == first
 
 
 def test_no_rdma_node_registers_with_zero_devices() -> None:
