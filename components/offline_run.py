@@ -1,17 +1,22 @@
 """Run the real Pulumi program under Pulumi's mock engine and record everything it declares.
 
 No CLI, no credentials, no network: the tests, the benchmark and the offline plan all go through
-``run_program``. Each run happens in a fresh ``contextvars.Context``, so the Pulumi runtime's global state
-(settings, config, root stack) starts clean and several stacks can run one after another in one process.
+``run_program``. Runs are independent, so several stacks (and failing programs) can run one after another in
+one process: each run gets a thread with a fresh ``contextvars.Context``, Pulumi's runtime settings reset
+(the settings that a new context does not set fall back to objects shared by every context, such as the set
+of pending outputs), and an event loop and executor of its own, torn down when it ends, even when the
+program fails half-way and leaves tasks behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import os
 import runpy
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +27,6 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
 
 from components.mock_cloud import MockCloud
 from components.stack_files import StackSettings
@@ -191,6 +195,59 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    """A program that fails inside an ``apply`` leaves the rest of its tasks waiting; they would run, and
+    fail with its error, in whatever next uses the loop. Cancelling may let tasks start others: repeat."""
+    while leftovers := asyncio.all_tasks(loop):
+        for task in leftovers:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+
+
+def _silent_about(error: BaseException) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """An exception handler for a failed run's loop. The error reaches the caller of ``run_program``; the
+    futures of the program's outputs that carry it are never awaited, and would each report it again (as
+    "Future exception was never retrieved") whenever they are garbage-collected. Anything else is reported."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("exception") is not error:
+            loop.default_exception_handler(context)
+
+    return handle
+
+
+@contextmanager
+def _event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """The run's own event loop, its executor and the loops of the executor's threads, all closed at the end.
+
+    Pulumi's mock monitor answers each RPC on an executor thread and makes an event loop there when it finds
+    none; left open, those loops are finalized whenever the interpreter gets to them, even mid-shutdown.
+    """
+    thread_loops: list[asyncio.AbstractEventLoop] = []
+
+    def give_the_thread_a_loop() -> None:
+        thread_loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(thread_loop)
+        thread_loops.append(thread_loop)
+
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(
+        ThreadPoolExecutor(thread_name_prefix="pulumi-mock-rpc", initializer=give_the_thread_a_loop)
+    )
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        try:
+            _cancel_leftovers(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+            for thread_loop in thread_loops:
+                thread_loop.close()
+
+
 @dataclass
 class _Run:
     settings: StackSettings
@@ -204,19 +261,31 @@ class _Run:
 
     def __call__(self) -> ProgramRun:
         self.monitor = RecordingMonitor(self.mocks)
-        pulumi.runtime.set_all_config(dict(self.settings.config), sorted(self.settings.secret_keys))
-        pulumi.runtime.set_mocks(
-            self.mocks,
-            project=self.settings.project,
-            stack=self.settings.stack,
-            preview=self.preview,
-            monitor=self.monitor,
-        )
-        # set_mocks installs a root stack that has already registered its (empty) outputs; the program gets
-        # a new one, as under the CLI, so that its exports reach the monitor.
-        runtime_settings.ROOT.set(None)
-        with _working_directory(self.settings.project_dir):
-            _sync_await(run_in_stack(self._run_module))
+        with _event_loop() as loop, _working_directory(self.settings.project_dir):
+            # What the new context does not set falls back to objects every context shares, among them the
+            # set of pending outputs that Pulumi awaits at the end of a run: this run gets its own.
+            runtime_settings.reset_options(
+                project=self.settings.project,
+                stack=self.settings.stack,
+                root_directory=str(self.settings.project_dir),
+                preview=self.preview,
+            )
+            pulumi.runtime.set_all_config(dict(self.settings.config), sorted(self.settings.secret_keys))
+            pulumi.runtime.set_mocks(
+                self.mocks,
+                project=self.settings.project,
+                stack=self.settings.stack,
+                preview=self.preview,
+                monitor=self.monitor,
+            )
+            # set_mocks installs a root stack that has already registered its (empty) outputs; the program
+            # gets a new one, as under the CLI, so that its exports reach the monitor.
+            runtime_settings.ROOT.set(None)
+            try:
+                loop.run_until_complete(run_in_stack(self._run_module))
+            except BaseException as error:
+                loop.set_exception_handler(_silent_about(error))
+                raise
         return ProgramRun(
             settings=self.settings,
             resources=tuple(self.monitor.declared),
@@ -244,4 +313,7 @@ def run_program(
         preview=preview,
         program=program if program is not None else settings.project_dir / "__main__.py",
     )
-    return contextvars.Context().run(run)
+    # A thread of its own: the run's event loop is that thread's current loop, and the caller's asyncio state
+    # (its current loop, or the loop it runs in) is left as it was.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pulumi-program") as program_thread:
+        return program_thread.submit(contextvars.Context().run, run).result()

@@ -355,9 +355,26 @@ def test_bad_config_exits_2_with_the_programs_message(
     assert not planned.manifests.exists()
 
 
+def run_python(*arguments: str) -> subprocess.CompletedProcess[str]:
+    """Python in the project directory. Event loops left open are reported whenever the interpreter finalizes
+    them, even mid-shutdown; this shows each one at once, so a leak fails every time, not now and then."""
+    return subprocess.run(
+        [sys.executable, "-W", "always::ResourceWarning", *arguments],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def run_module(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return run_python("-m", "components.plan", *arguments)
+
+
 def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_path: Path) -> None:
     """The ACR lookup fails inside an apply, with the program's resources half declared. In a process of its
-    own: the failed run leaves tasks on Pulumi's event loop that would fail the next run in this one."""
+    own, to see all a user sees: the run must leave nothing for the interpreter's exit to report."""
     script = (
         "import sys\n"
         "from components import plan\n"
@@ -366,14 +383,7 @@ def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_pat
         "    stack, overrides={'ack-rdma:registryInstanceId': 'not-an-instance'})\n"
         f"sys.exit(plan.main(['--stack', 'dev', '--out', {str(tmp_path)!r}]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-c", script)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith("error: ACR Enterprise Edition instance not-an-instance was not found")
     assert "set ack-rdma:registryInstanceId" in done.stderr and done.stderr.count("\n") == 1
@@ -407,17 +417,6 @@ def test_no_color_turns_colour_off_on_a_terminal(monkeypatch: pytest.MonkeyPatch
     assert plan_cli._colour()
     monkeypatch.setenv("NO_COLOR", "1")
     assert not plan_cli._colour()
-
-
-def run_module(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "components.plan", *arguments],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_module_entry_point_plans_and_replaces_stale_manifests(
