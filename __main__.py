@@ -81,4 +81,5 @@ pulumi.export(
     },
 )
 pulumi.export("testCommands", perftest_commands(config.test_pods))
+pulumi.export("checkMinGbits", config.check_min_gbits)
 pulumi.export("testPodManifest", pod_manifest_yaml(config.test_pods, test_pod_image))

@@ -87,6 +87,8 @@ class StackConfig:
     test_pods_enabled: bool
     test_pods_use_built_image: bool
     """``test_pods.image`` is the tools image this program builds (pin it by the build's digest)."""
+    check_min_gbits: int
+    """The bandwidth ``ack-rdma-check`` expects between the test pods."""
 
     @property
     def node_count(self) -> int:
@@ -245,6 +247,13 @@ class _Parser:
                 f"{metrics_port} cannot be used on the node; pick a free port in 1024-65535 that is not one "
                 "of kubelet's or kube-proxy's (10248-10256).",
             )
+        check_min_gbits = self.value("checkMinGbits")
+        if check_min_gbits <= 0:
+            self.problem(
+                "checkMinGbits",
+                f"{check_min_gbits} is not a bandwidth ack-rdma-check can expect; give a positive number of "
+                f"Gbit/s, e.g. {defaults.CHECK_MIN_GBITS} for SCC ecs.scch5 RoCE (about 46 Gbit/s).",
+            )
         if self.problems:
             raise StackConfigError(self.stack, self.problems)
         pull_secrets = (pull_secret.secret_name,) if pull_secret else ()
@@ -284,6 +293,7 @@ class _Parser:
             test_pods=test_pods,
             test_pods_enabled=test_pods_enabled,
             test_pods_use_built_image=images is not None and self.plain.get("testPodImage") is None,
+            check_min_gbits=check_min_gbits,
         )
 
     # -- network and cluster ----------------------------------------------------------------------------

@@ -248,6 +248,13 @@ KEYS: tuple[ConfigKey, ...] = (
         "Image of the test pods (perftest inside). Unset: the tools image this program builds.",
     ),
     ConfigKey(
+        "checkMinGbits",
+        "integer",
+        "Average Gbit/s that ack-rdma-check expects between the test pods (exported as the checkMinGbits "
+        "output). SCC ecs.scch5 RoCE gives about 46.",
+        defaults.CHECK_MIN_GBITS,
+    ),
+    ConfigKey(
         "testPodNamespace",
         "string",
         "Namespace of the test pods, created (and on destroy deleted) by the program: a name of its own.",

@@ -44,6 +44,10 @@ REGISTRY_NAMESPACE: Final = "ack-rdma"
 PLUGIN_REPOSITORY: Final = "rdma-device-plugin"
 TOOLS_REPOSITORY: Final = "rdma-tools"
 
+# The bandwidth `ack-rdma-check` expects between the test pods: ecs.scch5 RoCE measures about 46 Gbit/s
+# (ib_read_bw: 5500 MB/s with MB = 2^20), the slowest of the default instance types; 40 leaves headroom.
+CHECK_MIN_GBITS: Final = 40
+
 TEST_PODS: Final = False
 TEST_POD_NAMESPACE: Final = "rdma-test"
 TEST_POD_HOST_NETWORK: Final = False

@@ -53,6 +53,7 @@ OUTPUTS = {
     "testPods",
     "testCommands",
     "testPodManifest",
+    "checkMinGbits",
 }
 # Where every resource type hangs in the tree.
 PARENT_TYPES = {
@@ -412,6 +413,13 @@ def test_every_output_is_present(stack_run: ProgramRun) -> None:
     assert reveal(stack_run.outputs["clusterId"]) == stack_run.one(CLUSTER).id
     assert reveal(stack_run.outputs["nodePoolId"]) == stack_run.one(NODE_POOL).outputs["nodePoolId"]
     assert reveal(stack_run.outputs["devicePluginNamespace"]) == "kube-system"
+    # ack-rdma-check reads it as a number of Gbit/s: what the stack file sets, not a string.
+    stack_file_value = int(stack_run.settings.config["ack-rdma:checkMinGbits"])
+    assert (
+        reveal(stack_run.outputs["checkMinGbits"])
+        == stack_file_value
+        == stack_config(stack_run).check_min_gbits
+    )
 
 
 def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: ProgramRun) -> None:

@@ -66,3 +66,4 @@ def test_declared_defaults_are_the_components_defaults() -> None:
     assert config.node_pools == (RdmaNodePoolArgs(),)
     assert config.device_plugin.spec.metrics_port == defaults.PLUGIN_METRICS_PORT
     assert config.test_pods_enabled is defaults.TEST_PODS
+    assert config.check_min_gbits == defaults.CHECK_MIN_GBITS

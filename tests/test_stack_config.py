@@ -187,6 +187,13 @@ ERROR_CLASSES: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {
         {"testPodNamespace": "default"},
         ("ack-rdma:testPodNamespace 'default' is one of Kubernetes' own namespaces", "'rdma-test'"),
     ),
+    "expected bandwidth not positive": (
+        {"checkMinGbits": 0},
+        (
+            "ack-rdma:checkMinGbits 0 is not a bandwidth ack-rdma-check can expect",
+            "a positive number of Gbit/s",
+        ),
+    ),
     "addon without a name": (
         {"addons": [{"config": {"a": 1}}]},
         ("ack-rdma:addons[0].name is missing",),
