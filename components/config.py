@@ -48,6 +48,9 @@ _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _ACR_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,29}$")
 _REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:\d+)?$")
 _INSTANCE_ID = re.compile(r"^i-[a-z0-9]+$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,127}$")
+# As `make image` accepts for the source label: a URL someone elsewhere can fetch from, not a local path.
+_SOURCE_URL = re.compile(r"^(https?://|ssh://|git@)\S+$")
 _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
@@ -539,6 +542,23 @@ class _Parser:
             )
         return str(ref)
 
+    def image_labels(self) -> tuple[str | None, str | None]:
+        """The revision and source for the OCI labels of the images the program builds, if configured."""
+        revision = self.value("imageRevision") or None
+        if revision is not None and not _REVISION.match(revision):
+            self.problem(
+                "imageRevision",
+                f"{revision!r} is not a source revision; give a commit id or tag (letters, digits, '.', '_', "
+                "'/', '+', '-').",
+            )
+        source = self.value("imageSource") or None
+        if source is not None and not _SOURCE_URL.match(source):
+            self.problem(
+                "imageSource",
+                f"{source!r} is not a repository URL; give one that starts with https://, ssh:// or git@.",
+            )
+        return revision, source
+
     def images(self, region: str) -> tuple[PluginImagesArgs | None, str, str, PullSecretSource | None]:
         """What to build (if anything), the plugin and test-pod image references, and a pull secret."""
         prebuilt = self.image_ref("pluginImage")
@@ -594,6 +614,7 @@ class _Parser:
             self.problem(
                 "imageVersion", f"{version!r} is not an image tag; use letters, digits, '.', '_', '-'."
             )
+        revision, source = self.image_labels()
         args = PluginImagesArgs(
             edition=edition,
             host=host or "",
@@ -602,6 +623,8 @@ class _Parser:
             username=username,
             password=password,
             version=version,
+            revision=revision,
+            source=source,
         )
         pull_secret = None
         if edition == PERSONAL and username and password is not None:

@@ -211,6 +211,18 @@ KEYS: tuple[ConfigKey, ...] = (
     ),
     ConfigKey("imageVersion", "string", "Tag of the images this program builds.", defaults.IMAGE_VERSION),
     ConfigKey(
+        "imageRevision",
+        "string",
+        "Source revision in the OCI revision label of the images this program builds. Unset: the last "
+        "commit that changed plugin_image/ (git); outside a git checkout the label stays empty, with a "
+        "warning.",
+    ),
+    ConfigKey(
+        "imageSource",
+        "string",
+        "Repository URL in the OCI source label of the images this program builds. Unset: no source label.",
+    ),
+    ConfigKey(
         "registryEdition",
         "string",
         "ACR edition the images are pushed to: enterprise (an existing instance; temporary credentials) or "

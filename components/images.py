@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_alicloud as alicloud
@@ -17,6 +20,8 @@ REGISTRY_EDITIONS = (ENTERPRISE, PERSONAL)
 # Relative to the project directory, where Pulumi runs the program: an absolute path would differ between
 # machines and rebuild the images on every deploy from a new checkout.
 BUILD_CONTEXT = "plugin_image"
+PLUGIN_PYPROJECT = f"{BUILD_CONTEXT}/pyproject.toml"
+GIT_TIMEOUT_SECONDS = 30
 
 
 def personal_registry_host(region: str) -> str:
@@ -26,6 +31,57 @@ def personal_registry_host(region: str) -> str:
 def image_tag(host: str, namespace: str, repository: str, version: str) -> str:
     """A tag from config strings only, with the full registry host (a bare name means Docker Hub)."""
     return f"{host}/{namespace}/{repository}:{version}"
+
+
+def plugin_version(pyproject: Path) -> str:
+    """The plugin's version as its pyproject declares it: the one source of the version the image holds
+    (``make image`` reads the same field)."""
+    try:
+        version = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("version")
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise pulumi.RunError(
+            f"{pyproject}: cannot read the plugin's version ({error}); the images are built from "
+            f"{BUILD_CONTEXT}/, so run the program from a complete checkout."
+        ) from None
+    if not isinstance(version, str) or not version:
+        raise pulumi.RunError(f"{pyproject}: [project] version is missing; give the plugin a version there.")
+    return version
+
+
+def source_revision(directory: Path) -> str | None:
+    """The commit that last changed ``directory``, or None when it is not in a git checkout with that commit
+    (or git is missing).
+
+    Not HEAD: every commit elsewhere in the repository would change the build args, and with them rebuild
+    both images and roll the device plugin over every RDMA node, for the same image content.
+    """
+    try:
+        done = subprocess.run(
+            ["git", "log", "-1", "--format=%H", "--", "."],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    revision = done.stdout.strip()
+    return revision if done.returncode == 0 and revision else None
+
+
+@dataclass(frozen=True)
+class ImageLabels:
+    """What the Dockerfile's OCI labels say about the build; unknown ones stay out of the build args."""
+
+    version: str
+    revision: str | None
+    source: str | None
+
+    def build_args(self) -> dict[str, str]:
+        """The Dockerfile's ``ARG``s (VERSION, REVISION, SOURCE) that are known."""
+        values = {"VERSION": self.version, "REVISION": self.revision, "SOURCE": self.source}
+        return {name: value for name, value in values.items() if value}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +110,10 @@ class PluginImagesArgs:
     """Personal Edition password (a config secret); required for ``personal``."""
     version: str = defaults.IMAGE_VERSION
     """Tag of both images."""
+    revision: str | None = None
+    """OCI revision label. ``None``: the commit that last changed the build context, if git knows one."""
+    source: str | None = None
+    """OCI source label (the repository's URL). ``None``: no label."""
     plugin_repository: str = defaults.PLUGIN_REPOSITORY
     tools_repository: str = defaults.TOOLS_REPOSITORY
 
@@ -133,13 +193,28 @@ class PluginImages(pulumi.ComponentResource):
                         opts=options,
                     )
                 )
+        labels = self._labels(args)
         refs = {
-            target: self._build(name, args, target, repository, repositories)
+            target: self._build(name, args, target, repository, repositories, labels=labels)
             for target, repository in (("plugin", args.plugin_repository), ("tools", args.tools_repository))
         }
         self.plugin_ref = refs["plugin"]
         self.tools_ref = refs["tools"]
         self.register_outputs({"pluginRef": self.plugin_ref, "toolsRef": self.tools_ref})
+
+    def _labels(self, args: PluginImagesArgs) -> ImageLabels:
+        # Pulumi runs the program from the project directory, so the relative paths name the build context.
+        revision = args.revision or source_revision(Path(BUILD_CONTEXT))
+        if revision is None:
+            pulumi.log.warn(
+                f"No source revision for the images: {BUILD_CONTEXT}/ is not in a git checkout with a commit "
+                "that changed it, so their OCI revision label stays empty. Set ack-rdma:imageRevision to "
+                "the revision you build from.",
+                resource=self,
+            )
+        return ImageLabels(
+            version=plugin_version(Path(PLUGIN_PYPROJECT)), revision=revision, source=args.source
+        )
 
     def _build(
         self,
@@ -148,6 +223,8 @@ class PluginImages(pulumi.ComponentResource):
         target: str,
         repository: str,
         repositories: list[pulumi.Resource],
+        *,
+        labels: ImageLabels,
     ) -> pulumi.Output[str]:
         image = docker_build.Image(
             f"{name}-{target}",
@@ -155,6 +232,7 @@ class PluginImages(pulumi.ComponentResource):
             context=docker_build.BuildContextArgs(location=BUILD_CONTEXT),
             dockerfile=docker_build.DockerfileArgs(location=f"{BUILD_CONTEXT}/Dockerfile"),
             target=target,
+            build_args=labels.build_args(),
             platforms=[docker_build.Platform.LINUX_AMD64],
             # A preview must neither push nor fail for want of credentials (docker-build #252).
             push=not pulumi.runtime.is_dry_run(),

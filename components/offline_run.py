@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import runpy
 import threading
@@ -87,6 +88,26 @@ class Invocation:
 
 
 @dataclass(frozen=True)
+class Diagnostic:
+    """A message the program logged (``pulumi.log``), as ``pulumi preview`` lists it under Diagnostics."""
+
+    severity: str
+    """``info``, ``warning`` or ``error``."""
+    message: str
+
+
+class _DiagnosticRecorder(logging.Handler):
+    """The mock engine hands each ``pulumi.log`` message to a logger; this keeps them for the run."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.diagnostics: list[Diagnostic] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.diagnostics.append(Diagnostic(record.levelname.lower(), record.getMessage()))
+
+
+@dataclass(frozen=True)
 class ProgramRun:
     """What one run of the program declared: resources in registration order, invokes, stack outputs."""
 
@@ -96,6 +117,7 @@ class ProgramRun:
     outputs: Mapping[str, Any]
     """Stack outputs in wire form; secrets keep their markers."""
     stack_urn: str
+    diagnostics: tuple[Diagnostic, ...] = ()
 
     def of_type(self, type_: str) -> list[DeclaredResource]:
         return [resource for resource in self.resources if resource.type == type_]
@@ -255,12 +277,17 @@ class _Run:
     preview: bool
     program: Path
     monitor: RecordingMonitor = field(init=False)
+    recorder: _DiagnosticRecorder = field(init=False)
 
     def _run_module(self) -> None:
         runpy.run_path(str(self.program), run_name="__main__")
 
     def __call__(self) -> ProgramRun:
         self.monitor = RecordingMonitor(self.mocks)
+        self.recorder = _DiagnosticRecorder()
+        # A logger of the run's own, outside logging's registry: nothing propagates to the caller's handlers.
+        engine_log = logging.Logger("pulumi-program", logging.INFO)
+        engine_log.addHandler(self.recorder)
         with _event_loop() as loop, _working_directory(self.settings.project_dir):
             # What the new context does not set falls back to objects every context shares, among them the
             # set of pending outputs that Pulumi awaits at the end of a run: this run gets its own.
@@ -276,6 +303,7 @@ class _Run:
                 project=self.settings.project,
                 stack=self.settings.stack,
                 preview=self.preview,
+                logger=engine_log,
                 monitor=self.monitor,
             )
             # set_mocks installs a root stack that has already registered its (empty) outputs; the program
@@ -292,6 +320,7 @@ class _Run:
             invocations=tuple(self.monitor.invocations),
             outputs=self.monitor.stack_outputs,
             stack_urn=self.monitor.stack_urn,
+            diagnostics=tuple(self.recorder.diagnostics),
         )
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.offline_run import DeclaredResource, ProgramRun
+from components.offline_run import DeclaredResource, Diagnostic, ProgramRun
 from components.plan_manifests import Manifest, is_kubernetes_object, manifest_of
 from components.plan_values import leaves, masked
 
@@ -116,6 +116,8 @@ class Plan:
     """Depth-first, each component's children in the order they can be created."""
     outputs: dict[str, Any]
     """Stack outputs, masked."""
+    diagnostics: tuple[Diagnostic, ...]
+    """What the program logged, in order."""
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -142,6 +144,9 @@ class Plan:
                 for planned in self.resources
             ],
             "outputs": self.outputs,
+            "diagnostics": [
+                {"severity": item.severity, "message": item.message} for item in self.diagnostics
+            ],
             "summary": {"create": len(self.resources) + 1, "byKind": dict(sorted(self.counts().items()))},
             "manifests": {
                 "directory": str(manifest_dir),
@@ -225,4 +230,5 @@ def build_plan(run: ProgramRun) -> Plan:
         stack_name=run.stack_urn.rsplit("::", 1)[-1],
         resources=tuple(planned),
         outputs={key: masked(value) for key, value in sorted(run.outputs.items())},
+        diagnostics=run.diagnostics,
     )

@@ -101,6 +101,9 @@ def render_plan(plan: Plan, *, manifest_dir: Path, seconds: float, colour: bool)
     ]
     for planned in plan.resources:
         lines.extend(_resource(planned, paint))
+    if plan.diagnostics:
+        lines += ["", paint("Diagnostics:", "heading")]
+        lines.extend(f"{INDENT}{item.severity}: {item.message}" for item in plan.diagnostics)
     lines += ["", paint("Outputs:", "heading")]
     lines.extend(_fields(leaves(plan.outputs), INDENT, paint))
     counts = plan.counts()

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from pulumi.output import Unknown
 
+from components import images
 from components import plan as plan_cli
 from components.offline_run import DeclaredResource, ProgramRun, reveal, run_program
 from components.plan_manifests import manifest_of
@@ -220,6 +221,21 @@ def test_inputs_from_other_resources_are_unknown_and_the_kubeconfig_secret(
     summary = json_plans["dev"]["summary"]
     assert summary["create"] == len(resources) + 1 == sum(summary["byKind"].values()) + 1
     assert json_plans["dev"]["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_what_the_program_logs_is_listed_under_diagnostics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plans: dict[str, Planned]
+) -> None:
+    assert all("Diagnostics:" not in planned.stdout for planned in plans.values())
+    monkeypatch.setattr(images, "source_revision", lambda directory: None)
+    planned = plan("dev", tmp_path / "text")
+    as_json = plan("dev", tmp_path / "json", "--json")
+    assert planned.status == as_json.status == 0 and planned.stderr == as_json.stderr == ""
+    (line,) = section(planned.stdout, "Diagnostics:")
+    assert line.startswith("    warning: No source revision for the images: ")
+    assert planned.stdout.index("Diagnostics:") < planned.stdout.index("Outputs:")
+    (diagnostic,) = json.loads(as_json.stdout)["diagnostics"]
+    assert diagnostic["severity"] == "warning" and "ack-rdma:imageRevision" in diagnostic["message"]
 
 
 def test_a_fully_known_run_still_shows_no_secret(program_runs: dict[str, ProgramRun], tmp_path: Path) -> None:

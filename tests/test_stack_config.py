@@ -194,6 +194,14 @@ ERROR_CLASSES: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {
             "a positive number of Gbit/s",
         ),
     ),
+    "image revision with a space": (
+        {"imageRevision": "main branch"},
+        ("ack-rdma:imageRevision 'main branch' is not a source revision", "commit id or tag"),
+    ),
+    "image source that is a local path": (
+        {"imageSource": "/srv/git/ack-rdma"},
+        ("ack-rdma:imageSource '/srv/git/ack-rdma' is not a repository URL", "https://"),
+    ),
     "addon without a name": (
         {"addons": [{"config": {"a": 1}}]},
         ("ack-rdma:addons[0].name is missing",),
