@@ -2,7 +2,9 @@
 
 Runs the real program with the stack's config under Pulumi's mock engine, as ``pulumi preview`` would see a
 new stack (no Pulumi CLI, no credentials, no network), prints the plan and writes the Kubernetes objects to
-``<out>/<stack>/manifests/``. Exit status: 0 planned, 2 bad stack or config (the message on stderr).
+``<out>/<stack>/manifests/``, and the policy pack's verdict on the stack. Exit status: 0 planned, 1 planned
+(plan printed, manifests written) but a mandatory policy is violated, 2 bad stack or config (the message on
+stderr).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from components.plan_preview import preview_run
 from components.plan_render import render_plan
 from components.stack_files import StackFileError, load_stack_settings
 
+EXIT_POLICY_VIOLATED = 1
 EXIT_BAD_INPUT = 2
 
 
@@ -61,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         seconds = time.perf_counter() - started
         sys.stdout.write(render_plan(plan, manifest_dir=manifest_dir, seconds=seconds, colour=_colour()))
-    return 0
+    return 0 if plan.policies.passed else EXIT_POLICY_VIOLATED
 
 
 if __name__ == "__main__":

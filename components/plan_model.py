@@ -11,6 +11,7 @@ from typing import Any
 
 from components.offline_run import DeclaredResource, Diagnostic, ProgramRun
 from components.plan_manifests import Manifest, is_kubernetes_object, manifest_of
+from components.plan_policies import PolicyVerdict, policy_verdict
 from components.plan_values import leaves, masked
 
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -118,6 +119,7 @@ class Plan:
     """Stack outputs, masked."""
     diagnostics: tuple[Diagnostic, ...]
     """What the program logged, in order."""
+    policies: PolicyVerdict
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -147,6 +149,7 @@ class Plan:
             "diagnostics": [
                 {"severity": item.severity, "message": item.message} for item in self.diagnostics
             ],
+            "policies": self.policies.as_json(),
             "summary": {"create": len(self.resources) + 1, "byKind": dict(sorted(self.counts().items()))},
             "manifests": {
                 "directory": str(manifest_dir),
@@ -231,4 +234,5 @@ def build_plan(run: ProgramRun) -> Plan:
         resources=tuple(planned),
         outputs={key: masked(value) for key, value in sorted(run.outputs.items())},
         diagnostics=run.diagnostics,
+        policies=policy_verdict(run),
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from components.plan_model import Plan, PlannedResource
+from components.plan_policies import PolicyVerdict
 from components.plan_values import SECRET, UNKNOWN, Marker, leaves, shown
 
 INDENT = "    "
@@ -20,6 +21,7 @@ _STYLES = {
     "name": "1",
     "meta": "2",
     "heading": "1",
+    "violation": "31",
     UNKNOWN: "33",
     SECRET: "35",
 }
@@ -90,6 +92,29 @@ def _resource(planned: PlannedResource, paint: _Painter) -> list[str]:
     return lines
 
 
+def _policies(verdict: PolicyVerdict, paint: _Painter) -> list[str]:
+    lines = [paint("Policies:", "heading") + " the pack in policy/, as `pulumi preview --policy-pack policy`"]
+    count = len(verdict.policies)
+    if verdict.passed:
+        lines.append(
+            f"{INDENT}{paint('all', 'create')} {count} mandatory policies passed "
+            f"({verdict.resources_checked} resources checked)"
+        )
+        return lines
+    for violation in verdict.violations:
+        lines.append(
+            f"{INDENT}{paint('[mandatory]', 'violation')} {violation.policy}  "
+            f"{violation.resource_type}  {paint(violation.resource_name, 'name')}"
+        )
+        lines.append(f"{INDENT}{INDENT}{violation.message}")
+    violations = len(verdict.violations)
+    lines.append(
+        f"{INDENT}{paint(str(violations), 'violation')} violation{'s' if violations > 1 else ''} of "
+        f"{count} mandatory policies: `pulumi preview --policy-pack policy` fails for this stack"
+    )
+    return lines
+
+
 def render_plan(plan: Plan, *, manifest_dir: Path, seconds: float, colour: bool) -> str:
     paint = _Painter(colour)
     lines = [
@@ -104,6 +129,7 @@ def render_plan(plan: Plan, *, manifest_dir: Path, seconds: float, colour: bool)
     if plan.diagnostics:
         lines += ["", paint("Diagnostics:", "heading")]
         lines.extend(f"{INDENT}{item.severity}: {item.message}" for item in plan.diagnostics)
+    lines += ["", *_policies(plan.policies, paint)]
     lines += ["", paint("Outputs:", "heading")]
     lines.extend(_fields(leaves(plan.outputs), INDENT, paint))
     counts = plan.counts()

@@ -28,12 +28,14 @@ from components.plan_manifests import manifest_of
 from components.plan_model import build_plan
 from components.plan_render import render_plan
 from components.stack_files import PROJECT_DIR, StackSettings, load_stack_settings, stack_names
+from policy.ack_rdma_policy.rules import RULES
 
 STACKS = stack_names()
 SCHEMA_VERSION = kubernetes_validate.latest_version()
 ANSI = re.compile(r"\x1b\[")
 TREE_LINE = re.compile(r"^(?P<indent> *)\+ (?P<type>\S+)  (?P<name>\S+)$")
 PASSWORD = "Pl4n-n3ver-shows-this"
+POLICIES = "Policies: the pack in policy/, as `pulumi preview --policy-pack policy`"
 PERSONAL = {
     "ack-rdma:registryEdition": "personal",
     "ack-rdma:registryUsername": "ops@example.com",
@@ -236,6 +238,57 @@ def test_what_the_program_logs_is_listed_under_diagnostics(
     assert planned.stdout.index("Diagnostics:") < planned.stdout.index("Outputs:")
     (diagnostic,) = json.loads(as_json.stdout)["diagnostics"]
     assert diagnostic["severity"] == "warning" and "ack-rdma:imageRevision" in diagnostic["message"]
+
+
+# -- policies ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_passes_the_policy_pack(
+    stack: str, plans: dict[str, Planned], json_plans: dict[str, dict[str, Any]]
+) -> None:
+    verdict = json_plans[stack]["policies"]
+    assert verdict["policies"] == [rule.name for rule in RULES]
+    assert verdict["passed"] is True and verdict["violations"] == []
+    # Security group rules, the node pool, the cluster, the DaemonSet (and the dev stack's test pods).
+    assert verdict["resourcesChecked"] >= 4
+    assert plans[stack].status == 0
+    assert section(
+        plans[stack].stdout, "Policies: the pack in policy/, as `pulumi preview --policy-pack policy`"
+    ) == [f"    all {len(RULES)} mandatory policies passed ({verdict['resourcesChecked']} resources checked)"]
+
+
+def test_a_violated_policy_is_listed_and_fails_the_plan_after_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plans: dict[str, Planned]
+) -> None:
+    """SSH opened to the whole internet, which the stack config allows when listed but the pack does not."""
+
+    def open_ssh(stack: str) -> StackSettings:
+        return load_stack_settings(stack, overrides={"ack-rdma:sshIngressCidrs": ["0.0.0.0/0"]})
+
+    planned = plan("dev", tmp_path / "text", settings=open_ssh, monkeypatch=monkeypatch)
+    as_json = plan("dev", tmp_path / "json", "--json", settings=open_ssh, monkeypatch=monkeypatch)
+    assert planned.status == as_json.status == plan_cli.EXIT_POLICY_VIOLATED == 1
+    assert planned.stderr == as_json.stderr == ""
+    assert section(
+        planned.stdout, "Policies: the pack in policy/, as `pulumi preview --policy-pack policy`"
+    ) == [
+        "    [mandatory] no-public-ingress  alicloud:ecs/securityGroupRule:SecurityGroupRule  security-ssh-0",
+        "        security group rule 'security-ssh-0' accepts tcp 22/22 from cidrIp=0.0.0.0/0, the whole "
+        "internet: narrow cidrIp to the CIDRs that need access, or list the port in the policy config "
+        "'allowedPublicIngressPorts' if it must be public.",
+        f"    1 violation of {len(RULES)} mandatory policies: "
+        "`pulumi preview --policy-pack policy` fails for this stack",
+    ]
+    # The whole plan is still there to review, and the manifests written.
+    for heading in ("Outputs:", "Resources:", "Manifests:"):
+        assert re.search(rf"^{heading}", planned.stdout, re.MULTILINE), heading
+    assert sorted(path.name for path in planned.manifests.iterdir()) == sorted(
+        path.name for path in plans["dev"].manifests.iterdir()
+    )
+    verdict = json.loads(as_json.stdout)["policies"]
+    assert verdict["passed"] is False
+    assert [(item["policy"], item["resourceName"]) for item in verdict["violations"]] == [
+        ("no-public-ingress", "security-ssh-0")
+    ]
 
 
 def test_a_fully_known_run_still_shows_no_secret(program_runs: dict[str, ProgramRun], tmp_path: Path) -> None:
