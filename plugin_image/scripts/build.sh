@@ -28,7 +28,9 @@ python=${PYTHON:-$repo_root/venv/bin/python}
 "$python" "$here/lock_requirements.py" --check
 
 builder=${IMAGE_BUILDER:-$(command -v buildah >/dev/null && echo buildah || echo docker)}
-revision=$(git -C "$repo_root" rev-parse HEAD 2>/dev/null || true)
+# The last commit that changed plugin_image/, as the Pulumi program labels it (components/images.py): the
+# same image content gets the same label whichever way it is built.
+revision=$(git -C "$repo_root" log -1 --format=%H -- plugin_image 2>/dev/null || true)
 source_url=${IMAGE_SOURCE:-$(git -C "$repo_root" remote get-url origin 2>/dev/null || true)}
 # A clone of a local directory has a path for its origin: no use to someone reading the label elsewhere.
 if [[ ! $source_url =~ ^(https?://|ssh://|git@) ]]; then
