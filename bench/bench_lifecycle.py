@@ -22,22 +22,20 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import grpc
+from benchlib import REPO, cpu_seconds, print_rows, run_and_record
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
 
-from kubelet_standin import KubeletStandin  # noqa: E402
-from rdma_device_plugin.api import api_pb2  # noqa: E402
-from sysfs_fixture import ib_two_numa  # noqa: E402
+from kubelet_standin import KubeletStandin
+from rdma_device_plugin.api import api_pb2
+from sysfs_fixture import ib_two_numa
 
 RESULTS = REPO / "bench" / "results" / "lifecycle.json"
 PLUGIN_CLI = Path(sys.executable).parent / "rdma-device-plugin"
@@ -47,12 +45,6 @@ FLIPS = 20
 POLL_INTERVAL = 1.0  # the default of --health-poll-interval, stated here to time flips against it
 IDLE_SECONDS = 10.0
 TARGETS = {"restart_to_registered_ms": 50.0, "port_flip_to_update_s": 2.0}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarize(samples: list[float], digits: int) -> dict[str, object]:
@@ -201,24 +193,11 @@ def print_table(result: dict[str, object], passed: dict[str, bool]) -> None:
         ("load average (1 min) before / after", f"{load['before']} / {load['after']}", "", ""),
     ]  # fmt: skip
     header = ("measure", "value", "target", "")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(4)]
-    for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_rows(header, rows)
 
 
 def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="rdp-bench-", dir="/tmp"))
-    try:
-        result = asyncio.run(bench(root))
-    finally:
-        shutil.rmtree(root)
-    passed = verdicts(result)
-    result["met_targets"] = passed
-    print_table(result, passed)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten: {RESULTS.relative_to(REPO)}")
-    return 0
+    return run_and_record(bench, verdicts, print_table, RESULTS)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,9 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -40,13 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from benchlib import REPO, cpu_seconds, print_rows, run_and_record
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
 
-from kubelet_standin import KubeletStandin, PluginEndpoint  # noqa: E402
-from rdma_device_plugin.api import api_pb2, api_pb2_grpc  # noqa: E402
-from sysfs_fixture import ib_two_numa  # noqa: E402
+from kubelet_standin import KubeletStandin, PluginEndpoint
+from rdma_device_plugin.api import api_pb2, api_pb2_grpc
+from sysfs_fixture import ib_two_numa
 
 RESULTS = REPO / "bench" / "results" / "plugin.json"
 PLUGIN_CLI = Path(sys.executable).parent / "rdma-device-plugin"
@@ -150,12 +148,6 @@ class AllocateClient:
 
     def close(self) -> None:
         self._pool.shutdown()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> tuple[float, float]:
@@ -341,9 +333,7 @@ def print_table(result: dict[str, object], passed: dict[str, bool]) -> None:
         ("load average (1 min) before / after", f"{load['before']} / {load['after']}", "", "", ""),
     ]  # fmt: skip
     header = ("measure", "plugin", "control", "target", "")
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print_rows(header, rows)
 
 
 def wait_for_quiet(threshold: float, max_wait: float) -> None:
@@ -361,18 +351,7 @@ def main() -> int:
     parser.add_argument("--max-wait", type=float, default=300.0, help="seconds to wait for it at most")
     args = parser.parse_args()
     wait_for_quiet(args.quiet_load, args.max_wait)
-    root = Path(tempfile.mkdtemp(prefix="rdp-bench-", dir="/tmp"))
-    try:
-        result = asyncio.run(bench(root))
-    finally:
-        shutil.rmtree(root)
-    passed = verdicts(result)
-    result["met_targets"] = passed
-    print_table(result, passed)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwritten: {RESULTS.relative_to(REPO)}")
-    return 0
+    return run_and_record(bench, verdicts, print_table, RESULTS)
 
 
 if __name__ == "__main__":
