@@ -28,13 +28,11 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
 from benchlib import REPO, cpu_seconds, print_rows, run_and_record
 
 sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
 
 from kubelet_standin import KubeletStandin
-from rdma_device_plugin.api import api_pb2
 from sysfs_fixture import ib_two_numa
 
 RESULTS = REPO / "bench" / "results" / "lifecycle.json"
@@ -57,23 +55,7 @@ def summarize(samples: list[float], digits: int) -> dict[str, object]:
     }
 
 
-class TimedKubelet(KubeletStandin):
-    """The stand-in, noting when each Register call arrives (before it dials the plugin back)."""
-
-    def __init__(self, plugin_dir: Path) -> None:
-        super().__init__(plugin_dir)
-        self.arrivals: list[float] = []
-
-    async def Register(  # noqa: N802
-        self,
-        request: api_pb2.RegisterRequest,
-        context: grpc.aio.ServicerContext[api_pb2.RegisterRequest, api_pb2.Empty],
-    ) -> api_pb2.Empty:
-        self.arrivals.append(time.perf_counter())
-        return await super().Register(request, context)
-
-
-async def restarts(kubelet: TimedKubelet) -> tuple[list[float], list[float]]:
+async def restarts(kubelet: KubeletStandin) -> tuple[list[float], list[float]]:
     """Per restart, milliseconds from the new kubelet's start to the plugin's Register arriving, and to the
     plugin registered with it."""
     arrived, registered = [], []
@@ -96,7 +78,7 @@ async def bench(root: Path) -> dict[str, object]:
     config.write_text(json.dumps({"mode": "hca", "periodicUpdateInterval": 0}))
     log_path = root / "plugin.log"
     load_before = round(os.getloadavg()[0], 2)
-    kubelet = TimedKubelet(plugin_dir)
+    kubelet = KubeletStandin(plugin_dir)
     await kubelet.start()
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(

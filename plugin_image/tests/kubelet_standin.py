@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -141,11 +142,16 @@ class PluginEndpoint:
 class KubeletStandin(api_pb2_grpc.RegistrationServicer):
     """kubelet's device manager for one device-plugin directory."""
 
-    def __init__(self, plugin_dir: Path, dial_timeout: float = DIAL_TIMEOUT) -> None:
+    def __init__(self, plugin_dir: Path, dial_timeout: float = DIAL_TIMEOUT, refusals: int = 0) -> None:
+        """`refusals`: how many Register calls to refuse first, as a kubelet whose device manager is not
+        ready yet does."""
         self.plugin_dir = plugin_dir
         self.dial_timeout = dial_timeout
+        self.refusals = refusals
         self.socket_path = plugin_dir / KUBELET_SOCKET
         self.requests: list[api_pb2.RegisterRequest] = []
+        # time.perf_counter() of every Register call's arrival, refused ones included.
+        self.arrivals: list[float] = []
         self.endpoints: dict[str, PluginEndpoint] = {}
         self._registered = asyncio.Condition()
         self._server: grpc.aio.Server | None = None
@@ -179,6 +185,9 @@ class KubeletStandin(api_pb2_grpc.RegistrationServicer):
         request: api_pb2.RegisterRequest,
         context: grpc.aio.ServicerContext[api_pb2.RegisterRequest, api_pb2.Empty],
     ) -> api_pb2.Empty:
+        self.arrivals.append(time.perf_counter())
+        if len(self.arrivals) <= self.refusals:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "device manager is not ready")
         self.requests.append(request)
         # kubelet returns plain Go errors here, which reach the plugin as status UNKNOWN.
         if request.version not in SUPPORTED_VERSIONS:

@@ -12,14 +12,11 @@ import os
 import signal
 import stat
 import time
-from pathlib import Path
 
-import grpc
 import pytest
 from kubelet_standin import Devices, KubeletStandin, PluginEndpoint
 from lifecycle_harness import supervised, until
 from plugin_harness import node, plugin_in_process, run, start_plugin_process
-from rdma_device_plugin.api import api_pb2
 from rdma_device_plugin.resource import BACKOFF_FIRST, BACKOFF_MAX, backoff_delay
 
 RESOURCE = "rdma/ib"
@@ -103,25 +100,6 @@ def test_kubelet_started_after_the_plugin_gets_it_registered_at_once(
     assert "Traceback" not in caplog.text
 
 
-class RefusingKubelet(KubeletStandin):
-    """A kubelet whose first `refusals` Register calls fail, as when it cannot dial the plugin back yet."""
-
-    def __init__(self, plugin_dir: Path, refusals: int) -> None:
-        super().__init__(plugin_dir)
-        self.refusals = refusals
-        self.arrivals: list[float] = []
-
-    async def Register(  # noqa: N802
-        self,
-        request: api_pb2.RegisterRequest,
-        context: grpc.aio.ServicerContext[api_pb2.RegisterRequest, api_pb2.Empty],
-    ) -> api_pb2.Empty:
-        self.arrivals.append(time.monotonic())
-        if len(self.arrivals) <= self.refusals:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "device manager is not ready")
-        return await super().Register(request, context)
-
-
 def test_a_refused_register_is_retried_with_growing_delays_and_logged_once_per_attempt(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -130,7 +108,7 @@ def test_a_refused_register_is_retried_with_growing_delays_and_logged_once_per_a
     async def scenario() -> list[float]:
         async with node("erdma", {"mode": "hca"}) as host:
             await host.kubelet.stop()
-            host.kubelet = RefusingKubelet(host.plugin_dir, refusals=refusals)
+            host.kubelet = KubeletStandin(host.plugin_dir, refusals=refusals)
             await host.kubelet.start()
             async with plugin_in_process(host):
                 await host.kubelet.wait_registered("rdma/hca")
