@@ -27,7 +27,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml p
 setup: $(STAMP)
 
 preview: $(STAMP)
-	$(PY) -m components.plan --stack $(STACK)
+	$(PY) -m offline_engine.plan --stack $(STACK)
 
 .PHONY: scan
 scan:

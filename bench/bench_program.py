@@ -34,8 +34,8 @@ def child(scenario: str) -> dict[str, Any]:
     started = time.perf_counter()
     cpu_started = time.process_time()
     # Imported here, inside the timing: a cold run pays for them.
-    from components.offline_run import run_program  # noqa: PLC0415
-    from components.stack_files import load_stack_settings  # noqa: PLC0415
+    from offline_engine.offline_run import run_program  # noqa: PLC0415
+    from offline_engine.stack_files import load_stack_settings  # noqa: PLC0415
 
     imported = time.perf_counter()
     settings = load_stack_settings("dev", overrides=SCENARIOS[scenario])

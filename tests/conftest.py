@@ -1,4 +1,4 @@
-"""Fixtures running the real Pulumi program under the mock engine (components.offline_run)."""
+"""Fixtures running the real Pulumi program under the mock engine (offline_engine.offline_run)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
-from components.offline_run import ProgramRun, run_program
-from components.stack_files import load_stack_settings, stack_names
+from offline_engine.offline_run import ProgramRun, run_program
+from offline_engine.stack_files import load_stack_settings, stack_names
 
 STACKS = stack_names()
 RunStack = Callable[..., ProgramRun]

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from components.k8s_objects import CHECKOV_SKIP_ANNOTATION, manifests_yaml
-from components.offline_run import reveal, run_program
-from components.stack_files import load_stack_settings
+from offline_engine.offline_run import reveal, run_program
+from offline_engine.stack_files import load_stack_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCAN = REPO / "scripts/scan-manifests.sh"

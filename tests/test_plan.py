@@ -1,4 +1,4 @@
-"""The offline plan (`python -m components.plan`, `make preview`): tree, masking, outputs, files, errors."""
+"""The offline plan (`python -m offline_engine.plan`, `make preview`): tree, masks, outputs, files, errors."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ import yaml
 from pulumi.output import Unknown
 
 from components import images
-from components import plan as plan_cli
-from components.offline_run import DeclaredResource, ProgramRun, reveal, run_program
-from components.plan_manifests import manifest_of
-from components.plan_model import build_plan
-from components.plan_render import render_plan
-from components.stack_files import PROJECT_DIR, StackSettings, load_stack_settings, stack_names
+from offline_engine import plan as plan_cli
+from offline_engine.offline_run import DeclaredResource, ProgramRun, reveal, run_program
+from offline_engine.plan_manifests import manifest_of
+from offline_engine.plan_model import build_plan
+from offline_engine.plan_render import render_plan
+from offline_engine.stack_files import PROJECT_DIR, StackSettings, load_stack_settings, stack_names
 from policy.ack_rdma_policy.rules import RULES
 
 STACKS = stack_names()
@@ -438,7 +438,7 @@ def run_python(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 
 def run_module(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return run_python("-m", "components.plan", *arguments)
+    return run_python("-m", "offline_engine.plan", *arguments)
 
 
 def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_path: Path) -> None:
@@ -446,8 +446,8 @@ def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_pat
     own, to see all a user sees: the run must leave nothing for the interpreter's exit to report."""
     script = (
         "import sys\n"
-        "from components import plan\n"
-        "from components.stack_files import load_stack_settings\n"
+        "from offline_engine import plan\n"
+        "from offline_engine.stack_files import load_stack_settings\n"
         "plan.load_stack_settings = lambda stack: load_stack_settings(\n"
         "    stack, overrides={'ack-rdma:registryInstanceId': 'not-an-instance'})\n"
         f"sys.exit(plan.main(['--stack', 'dev', '--out', {str(tmp_path)!r}]))\n"
@@ -462,7 +462,7 @@ def test_colour_on_a_terminal(tmp_path: Path) -> None:
     primary, secondary = pty.openpty()
     environment = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
     with subprocess.Popen(
-        [sys.executable, "-m", "components.plan", "--stack", "dev", "--out", str(tmp_path)],
+        [sys.executable, "-m", "offline_engine.plan", "--stack", "dev", "--out", str(tmp_path)],
         cwd=PROJECT_DIR,
         stdout=secondary,
         stderr=subprocess.PIPE,

@@ -21,8 +21,8 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from components import k8s_objects
-from components.offline_run import ProgramRun
-from components.policy_records import declared
+from offline_engine.offline_run import ProgramRun
+from offline_engine.policy_records import declared
 from policy.ack_rdma_policy import rules
 from policy.ack_rdma_policy.rules import PolicyConfigError, ResourceRecord, evaluate
 

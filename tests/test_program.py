@@ -24,8 +24,8 @@ from components.k8s_objects import (
     TEST_PAIR_LABEL_KEY,
     build_test_objects,
 )
-from components.mock_cloud import KUBERNETES_VERSIONS
-from components.offline_run import DeclaredResource, ProgramRun, is_secret, reveal
+from offline_engine.mock_cloud import KUBERNETES_VERSIONS
+from offline_engine.offline_run import DeclaredResource, ProgramRun, is_secret, reveal
 
 NODE_POOL = "alicloud:cs/nodePool:NodePool"
 CLUSTER = "alicloud:cs/managedKubernetes:ManagedKubernetes"

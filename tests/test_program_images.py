@@ -11,8 +11,8 @@ import pulumi
 import pytest
 
 from components import images
-from components.offline_run import ProgramRun
-from components.stack_files import PROJECT_DIR
+from offline_engine.offline_run import ProgramRun
+from offline_engine.stack_files import PROJECT_DIR
 
 RunStack = Callable[..., ProgramRun]
 IMAGE = "docker-build:index:Image"

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pulumi
 import pytest
 
-from components.offline_run import ProgramRun
+from offline_engine.offline_run import ProgramRun
 
 RunStack = Callable[..., ProgramRun]
 

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from components.images import enterprise_credentials
-from components.offline_run import ProgramRun, is_secret, reveal
-from components.stack_files import ENCRYPTED_PLACEHOLDER, load_stack_settings
+from offline_engine.offline_run import ProgramRun, is_secret, reveal
+from offline_engine.stack_files import ENCRYPTED_PLACEHOLDER, load_stack_settings
 
 RunStack = Callable[..., ProgramRun]
 

@@ -14,7 +14,7 @@ from components.config import parse_stack_config
 from components.config_keys import KEYS, PROJECT
 from components.network import NetworkArgs
 from components.node_pool import RdmaNodePoolArgs
-from components.stack_files import PROJECT_DIR, config_value, stack_names
+from offline_engine.stack_files import PROJECT_DIR, config_value, stack_names
 
 PROVIDER_NAMESPACES = ("alicloud:", "pulumi:")
 

@@ -10,9 +10,9 @@ import pytest
 
 from components.config import StackConfig, StackConfigError, parse_stack_config
 from components.config_keys import KEYS_BY_NAME
-from components.mock_cloud import MockCloud
-from components.offline_run import run_program
-from components.stack_files import config_value, load_stack_settings
+from offline_engine.mock_cloud import MockCloud
+from offline_engine.offline_run import run_program
+from offline_engine.stack_files import config_value, load_stack_settings
 
 # What a stack needs beyond the Pulumi.yaml defaults.
 BASE: dict[str, object] = {

@@ -5,7 +5,7 @@ Shared by the offline plan and the tests, so both question the pack's rules with
 
 from __future__ import annotations
 
-from components.offline_run import ProgramRun, reveal
+from offline_engine.offline_run import ProgramRun, reveal
 from policy.ack_rdma_policy.rules import ResourceRecord, stack_of_urn
 
 

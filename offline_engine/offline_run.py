@@ -29,8 +29,8 @@ from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 
-from components.mock_cloud import MockCloud
-from components.stack_files import StackSettings
+from offline_engine.mock_cloud import MockCloud
+from offline_engine.stack_files import StackSettings
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 

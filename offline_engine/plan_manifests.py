@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from components.k8s_objects import manifests_yaml
-from components.offline_run import DeclaredResource
-from components.plan_values import SECRET, UNKNOWN, contains, leaves, masked
+from offline_engine.offline_run import DeclaredResource
+from offline_engine.plan_values import SECRET, UNKNOWN, contains, leaves, masked
 
 KUBERNETES_PREFIX = "kubernetes:"
 _HEAD = ("apiVersion", "kind", "metadata")

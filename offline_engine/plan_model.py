@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.offline_run import DeclaredResource, Diagnostic, ProgramRun
-from components.plan_manifests import Manifest, is_kubernetes_object, manifest_of
-from components.plan_policies import PolicyVerdict, policy_verdict
-from components.plan_values import leaves, masked
+from offline_engine.offline_run import DeclaredResource, Diagnostic, ProgramRun
+from offline_engine.plan_manifests import Manifest, is_kubernetes_object, manifest_of
+from offline_engine.plan_policies import PolicyVerdict, policy_verdict
+from offline_engine.plan_values import leaves, masked
 
 PROVIDER_PREFIX = "pulumi:providers:"
 # What a reviewer checks on a Kubernetes object (its file holds the rest): a few fields of the object, and

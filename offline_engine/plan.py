@@ -1,4 +1,4 @@
-"""Offline plan of a stack: ``python -m components.plan --stack dev [--out build] [--json]``.
+"""Offline plan of a stack: ``python -m offline_engine.plan --stack dev [--out build] [--json]``.
 
 Runs the real program with the stack's config under Pulumi's mock engine, as ``pulumi preview`` would see a
 new stack (no Pulumi CLI, no credentials, no network), prints the plan and writes the Kubernetes objects to
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pulumi
 
-from components.plan_manifests import write_manifests
-from components.plan_model import build_plan
-from components.plan_preview import preview_run
-from components.plan_render import render_plan
-from components.stack_files import StackFileError, load_stack_settings
+from offline_engine.plan_manifests import write_manifests
+from offline_engine.plan_model import build_plan
+from offline_engine.plan_preview import preview_run
+from offline_engine.plan_render import render_plan
+from offline_engine.stack_files import StackFileError, load_stack_settings
 
 EXIT_POLICY_VIOLATED = 1
 EXIT_BAD_INPUT = 2
@@ -31,7 +31,7 @@ EXIT_BAD_INPUT = 2
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m components.plan",
+        prog="python -m offline_engine.plan",
         description="Offline plan of a stack under Pulumi's mock engine; writes its Kubernetes manifests.",
     )
     parser.add_argument("--stack", default="dev", help="stack whose stacks/Pulumi.<stack>.yaml to plan (dev)")

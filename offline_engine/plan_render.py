@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.plan_model import Plan, PlannedResource
-from components.plan_policies import PolicyVerdict
-from components.plan_values import SECRET, UNKNOWN, Marker, leaves, shown
+from offline_engine.plan_model import Plan, PlannedResource
+from offline_engine.plan_policies import PolicyVerdict
+from offline_engine.plan_values import SECRET, UNKNOWN, Marker, leaves, shown
 
 INDENT = "    "
 STACK_TYPE = "pulumi:pulumi:Stack"

@@ -1,8 +1,8 @@
 """The policy pack's verdict on a planned stack, as ``pulumi preview --policy-pack policy`` would give it.
 
 The pack's rules (``policy/ack_rdma_policy/rules.py``) run over the resources of the preview run in the shapes
-CrossGuard hands them over (``components.policy_records``), with the pack's default config. Every rule of the
-pack is mandatory: one violation fails the preview, and the offline plan exits non-zero for it.
+CrossGuard hands them over (``offline_engine.policy_records``), with the pack's default config. Every rule of
+the pack is mandatory: one violation fails the preview, and the offline plan exits non-zero for it.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from components.offline_run import ProgramRun
-from components.policy_records import declared
+from offline_engine.offline_run import ProgramRun
+from offline_engine.policy_records import declared
 from policy.ack_rdma_policy.rules import RULES, Violation, evaluate
 
 POLICY_PACK_DIR = "policy"

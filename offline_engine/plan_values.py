@@ -1,7 +1,7 @@
 """Values as a plan shows them: secrets and values known only after deployment replaced by markers.
 
-Works on the wire form the engine records (``components.offline_run``): secrets carry their markers, unknowns
-are ``pulumi.output.Unknown``, and every number arrived as a float.
+Works on the wire form the engine records (``offline_engine.offline_run``): secrets carry their markers,
+unknowns are ``pulumi.output.Unknown``, and every number arrived as a float.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from components.offline_run import is_secret
-from components.plan_preview import is_unknown
+from offline_engine.offline_run import is_secret
+from offline_engine.plan_preview import is_unknown
 
 
 class Marker(str):

@@ -14,9 +14,9 @@ from typing import Any
 from pulumi.output import Unknown
 from pulumi.runtime import MockResourceArgs
 
-from components.mock_cloud import MockCloud
-from components.offline_run import ProgramRun, run_program
-from components.stack_files import StackSettings
+from offline_engine.mock_cloud import MockCloud
+from offline_engine.offline_run import ProgramRun, run_program
+from offline_engine.stack_files import StackSettings
 
 IMAGE_TYPE = "docker-build:index:Image"
 
