@@ -33,7 +33,10 @@ class Quiet:
 @pytest.fixture(autouse=True)
 def _no_rdma_here() -> None:
     for tool in ("ib_read_bw", "ibv_devinfo"):
-        assert shutil.which(tool), f"{tool} is missing: install perftest and ibverbs-utils (.ci/run does)"
+        assert shutil.which(tool), (
+            f"{tool} is missing: install perftest and ibverbs-utils (scripts/system-packages.txt; "
+            "`make test` installs them as root and prints the apt-get line otherwise)"
+        )
     devices = Path("/sys/class/infiniband")
     if devices.is_dir() and any(devices.iterdir()):
         pytest.skip("this machine has RDMA devices; the no-device error cannot be produced here")
