@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_alicloud as alicloud
 import pulumi_kubernetes as k8s
+from pulumi.output import UNKNOWN
 
 from components import defaults
 from components.resource_options import child_options
@@ -52,12 +54,31 @@ class AckClusterArgs:
     addons: tuple[AddonSpec, ...] = tuple(AddonSpec(name) for name in defaults.ADDON_NAMES)
     """Addons installed at creation."""
     kubeconfig_duration_minutes: int = defaults.KUBECONFIG_DURATION_MINUTES
-    """Lifetime of the kubeconfig certificate minted on each run."""
+    """Lifetime of the kubeconfig certificate minted on each ``up`` (never during a preview)."""
+    proxy_mode: str = defaults.KUBE_PROXY_MODE
+    """kube-proxy mode, ``iptables`` or ``ipvs`` (create-only: a change replaces the cluster)."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the cluster."""
 
 
 _VERSION_NUMBERS = re.compile(r"\d+")
+
+
+def version_numbers(version: str) -> list[int]:
+    """``1.33.3-aliyun.1`` -> ``[1, 33, 3, 1]``, for numeric comparison."""
+    return [int(number) for number in _VERSION_NUMBERS.findall(version)]
+
+
+def check_proxy_mode(proxy_mode: str, version: str) -> str:
+    """``version`` unchanged, or a clear error when kube-proxy's mode is deprecated in that version."""
+    if proxy_mode == "ipvs" and version_numbers(version)[:2] >= list(defaults.IPVS_DEPRECATED_FROM):
+        major, minor = defaults.IPVS_DEPRECATED_FROM
+        raise pulumi.RunError(
+            f"kube-proxy mode ipvs is deprecated by ACK from Kubernetes {major}.{minor}, and the cluster "
+            f"would get {version}: set ack-rdma:kubeProxyMode to iptables, or pin an older "
+            "ack-rdma:kubernetesVersion."
+        )
+    return version
 
 
 def newest_version(versions: Sequence[str]) -> str:
@@ -67,7 +88,7 @@ def newest_version(versions: Sequence[str]) -> str:
             "ACK returned no Kubernetes version for ManagedKubernetes in this region: "
             "set ack-rdma:kubernetesVersion."
         )
-    return max(versions, key=lambda version: [int(number) for number in _VERSION_NUMBERS.findall(version)])
+    return max(versions, key=version_numbers)
 
 
 class AckCluster(pulumi.ComponentResource):
@@ -90,14 +111,18 @@ class AckCluster(pulumi.ComponentResource):
         super().__init__("ack-rdma:cluster:AckCluster", name, None, opts)
         options = child_options(self, defaults.CLUSTER_TIMEOUTS)
         if args.kubernetes_version is not None:
-            version: pulumi.Input[str] = args.kubernetes_version
+            version: pulumi.Input[str] = check_proxy_mode(args.proxy_mode, args.kubernetes_version)
         else:
             versions = alicloud.cs.get_kubernetes_version_output(
                 cluster_type="ManagedKubernetes",
                 profile="Default",
                 opts=pulumi.InvokeOutputOptions(parent=self),
             )
-            version = versions.metadatas.apply(lambda found: newest_version([item.version for item in found]))
+            version = versions.metadatas.apply(
+                lambda found: check_proxy_mode(
+                    args.proxy_mode, newest_version([item.version for item in found])
+                )
+            )
             # The looked-up version only chooses what to create: a newer ACK release must not upgrade the
             # cluster behind the user's back. Upgrades go through ack-rdma:kubernetesVersion.
             options = pulumi.ResourceOptions.merge(
@@ -113,7 +138,7 @@ class AckCluster(pulumi.ComponentResource):
             is_enterprise_security_group=False,
             pod_cidr=args.pod_cidr,
             service_cidr=args.service_cidr,
-            proxy_mode="ipvs",
+            proxy_mode=args.proxy_mode,
             new_nat_gateway=args.new_nat_gateway,
             slb_internet_enabled=args.api_server_internet,
             deletion_protection=args.deletion_protection,
@@ -123,14 +148,21 @@ class AckCluster(pulumi.ComponentResource):
                 options, pulumi.ResourceOptions(protect=args.deletion_protection)
             ),
         )
-        credential = alicloud.cs.get_cluster_credential_output(
-            cluster_id=cluster.id,
-            temporary_duration_minutes=args.kubeconfig_duration_minutes,
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
         self.cluster_id = cluster.id
-        self.kubeconfig = pulumi.Output.secret(credential.kube_config)
-        self.kubeconfig_expiration = credential.expiration
+        if pulumi.runtime.is_dry_run():
+            # Each call mints a certificate that stays valid for its whole lifetime: minted in every preview
+            # (pull requests included) they would pile up. A preview shows the kubeconfig as known after
+            # the update; the Kubernetes provider, pinned to the cluster id, is not replaced for it.
+            self.kubeconfig = pulumi.Output.secret(pulumi.Output.from_input(cast(str, UNKNOWN)))
+            self.kubeconfig_expiration = pulumi.Output.from_input(cast(str, UNKNOWN))
+        else:
+            credential = alicloud.cs.get_cluster_credential_output(
+                cluster_id=cluster.id,
+                temporary_duration_minutes=args.kubeconfig_duration_minutes,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            self.kubeconfig = pulumi.Output.secret(credential.kube_config)
+            self.kubeconfig_expiration = credential.expiration
         # cluster_identifier: a re-minted kubeconfig (every run) must not replace the provider and with it
         # every Kubernetes object; only a different cluster does.
         self.provider = k8s.Provider(

@@ -26,6 +26,12 @@ ADDON_NAMES: Final = ("flannel",)
 # `--run-program`, short enough that a leaked state file stops granting access soon.
 KUBECONFIG_DURATION_MINUTES: Final = 1440
 KUBECONFIG_DURATION_RANGE: Final = (15, 4320)
+# kube-proxy mode (create-only). ACK deprecates ipvs from Kubernetes 1.35, and `newest` is what an unpinned
+# stack gets: iptables is the mode every supported version keeps. RDMA traffic bypasses kube-proxy entirely,
+# and a cluster this size (tens of Services) sees no difference between the two.
+KUBE_PROXY_MODE: Final = "iptables"
+KUBE_PROXY_MODES: Final = ("iptables", "ipvs")
+IPVS_DEPRECATED_FROM: Final = (1, 35)
 
 NODE_POOL_NAME: Final = "rdma"
 # Purchase priority: SCC bare metal with RoCE, first the 46 Gbit/s generation, then the 200 Gbit/s one.

@@ -234,8 +234,10 @@ class PluginImages(pulumi.ComponentResource):
             target=target,
             build_args=labels.build_args(),
             platforms=[docker_build.Platform.LINUX_AMD64],
-            # A preview must neither push nor fail for want of credentials (docker-build #252).
-            push=not pulumi.runtime.is_dry_run(),
+            # build_on_preview=False keeps a preview from building, and so from pushing or needing
+            # credentials (docker-build #252). push stays True in both: an input that flips between preview
+            # and up makes every preview show both images, and the DaemonSet running one, as changing.
+            push=True,
             build_on_preview=False,
             registries=[
                 docker_build.RegistryArgs(

@@ -35,8 +35,10 @@ def _cloud_id(prefix: str, *parts: str, length: int = 22) -> str:
 class MockCloud(pulumi.runtime.Mocks):
     """Answers every resource and invoke the ack-rdma program uses; anything else is an error."""
 
-    def __init__(self, region: str = "cn-shanghai") -> None:
+    def __init__(self, region: str = "cn-shanghai", *, preview: bool = False) -> None:
         self.region = region
+        # In a preview docker-build builds (and pushes) nothing unless build_on_preview is on.
+        self.preview = preview
         self._vpc_of_vswitch: dict[str, str] = {}
         self._resources: dict[str, Callable[[MockResourceArgs], tuple[str, dict[str, Any]]]] = {
             "alicloud:vpc/network:Network": self._vpc,
@@ -191,8 +193,9 @@ class MockCloud(pulumi.runtime.Mocks):
         tags = list(args.inputs.get("tags", []))
         digest = "sha256:" + _digest(*tags, str(args.inputs.get("target", "")))
         state = {**args.inputs, "contextHash": _digest(str(args.inputs.get("context", "")))}
-        if not args.inputs.get("push"):
-            # Not pushed (a preview): no digest yet, and docker-build's ref is then one of the tags.
+        built = not self.preview or bool(args.inputs.get("buildOnPreview"))
+        if not (built and args.inputs.get("push")):
+            # Not pushed: no digest yet, and docker-build's ref is then one of the tags.
             return digest, {**state, "ref": tags[0] if tags else ""}
         return digest, {**state, "digest": digest, "ref": f"{tags[0]}@{digest}" if tags else ""}
 

@@ -338,7 +338,9 @@ def run_program(
     """
     run = _Run(
         settings=settings,
-        mocks=mocks if mocks is not None else MockCloud(region=settings.region or "cn-shanghai"),
+        mocks=mocks
+        if mocks is not None
+        else MockCloud(region=settings.region or "cn-shanghai", preview=preview),
         preview=preview,
         program=program if program is not None else settings.project_dir / "__main__.py",
     )

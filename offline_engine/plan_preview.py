@@ -29,16 +29,17 @@ def is_unknown(value: object) -> bool:
 class PreviewCloud(MockCloud):
     """Resources to create: inputs echoed back, no id, every computed attribute unknown.
 
-    An image is the exception: docker-build reports an image it does not push (preview never pushes) with one
-    of its tags as ``ref``, so the objects running it show that tag.
+    An image is the exception: with ``build_on_preview`` off docker-build neither builds nor pushes in a
+    preview and reports the image with one of its tags as ``ref`` (no digest), so the objects running it
+    show that tag.
     """
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
             return None, {}
-        if args.typ == IMAGE_TYPE:
-            _, state = super().new_resource(args)
-            return "", state
+        if args.typ == IMAGE_TYPE and not args.inputs.get("buildOnPreview"):
+            tags = list(args.inputs.get("tags", []))
+            return "", {**args.inputs, "ref": tags[0] if tags else ""}
         return "", dict(args.inputs)
 
 

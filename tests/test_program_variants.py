@@ -143,10 +143,14 @@ def test_several_pools_with_attached_instances(run_stack: RunStack) -> None:
     assert {"key": "rdma", "operator": "Equal", "value": "a", "effect": "NoSchedule"} in tolerations
 
 
-def test_preview_neither_pushes_nor_needs_the_push(run_stack: RunStack) -> None:
+def test_preview_neither_builds_nor_pushes(run_stack: RunStack) -> None:
     run = run_stack("dev", preview=True)
     images = run.of_type("docker-build:index:Image")
-    assert images and all(image.inputs["push"] is False for image in images)
+    # build_on_preview off keeps the preview from building and pushing; push itself is the same as in `up`,
+    # or every preview would show the images changing (tests/test_program_preview.py).
+    assert images and all(
+        image.inputs["buildOnPreview"] is False and image.inputs["push"] is True for image in images
+    )
     # Nothing pushed, so no digest: the objects name the tag the deploy will push.
     (plugin_tag,) = next(image for image in images if image.inputs["target"] == "plugin").inputs["tags"]
     daemon_set = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])
