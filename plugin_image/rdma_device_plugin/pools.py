@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from rdma_device_plugin.config import PluginConfig, ResourceConfig, Selectors
 from rdma_device_plugin.discovery import DEV_INFINIBAND, CharDevice, Hca
+from rdma_device_plugin.text import examples
 
 RDMA_DEVICES_ENV = "RDMA_DEVICES"
 
@@ -148,7 +149,7 @@ class ResourcePool:
         if unknown:
             raise UnknownDeviceError(
                 f"{self.config.resource_name}: unknown device ID{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(repr(id_) for id_ in unknown)}; this node advertises {self._describe_ids()}"
+                f"{examples(unknown)}; this node advertises {self._describe_ids()}"
             )
         if self.config.mode == "shared" and not self.config.exclusive:
             hcas: Sequence[Hca] = self._members
@@ -197,9 +198,11 @@ class ResourcePool:
     def preferred(self, available: Sequence[str], must_include: Sequence[str], size: int) -> list[str]:
         """`size` IDs out of `available`, starting with `must_include`: IDs on one NUMA node first (that of
         must_include when given, else one that can supply them all), spread over as many HCAs as possible."""
-        chosen = list(dict.fromkeys(must_include))
+        # kubelet's contract: the answer is a subset of `available`, at most `size` long.
+        offered = dict.fromkeys(available)
+        chosen = [id_ for id_ in dict.fromkeys(must_include) if id_ in offered][: max(size, 0)]
         taken = set(chosen)
-        candidates = [id_ for id_ in dict.fromkeys(available) if id_ not in taken and id_ in self._backing]
+        candidates = [id_ for id_ in offered if id_ not in taken and id_ in self._backing]
         candidates.sort(key=self._order.__getitem__)
         need = size - len(chosen)
         if need <= 0 or not candidates:

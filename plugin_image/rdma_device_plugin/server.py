@@ -10,13 +10,49 @@ from pathlib import Path
 import grpc
 
 from rdma_device_plugin.api import api_pb2_grpc
-from rdma_device_plugin.servicer import AllocateObserver, DeviceFeed, DevicePluginServicer
+from rdma_device_plugin.servicer import (
+    MAX_ANSWER_BYTES,
+    AllocateObserver,
+    DeviceFeed,
+    DevicePluginServicer,
+    StatusInterceptor,
+)
 
 log = logging.getLogger(__name__)
 
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
 MAX_SOCKET_PATH_BYTES = 107
 SELF_DIAL_TIMEOUT = 5.0
+
+# Limits of the plugin socket. Its one legitimate client is kubelet: one connection per registration, holding
+# one ListAndWatch stream and making one Allocate or GetPreferredAllocation call at a time per pod admission.
+# Anything else on the socket (any local process that can open it) must not starve kubelet nor grow memory.
+MAX_CONNECTIONS = 32
+"""Connections open at once; kubelet needs one (two across a re-registration). Further ones are refused."""
+MAX_STREAMS_PER_CONNECTION = 16
+"""Concurrent calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): kubelet has at most two open."""
+IDLE_CONNECTION_SECONDS = 60
+"""A connection without a call in flight is closed after this; kubelet's always holds ListAndWatch."""
+KEEPALIVE_SECONDS = 30
+"""Ping an idle connection this often; a peer that does not answer within KEEPALIVE_TIMEOUT_SECONDS is cut."""
+KEEPALIVE_TIMEOUT_SECONDS = 10
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+"""A request message (grpc's own default, stated): ~500,000 IDs, far beyond any pool."""
+MAX_METADATA_BYTES = 16 * 1024
+"""Request headers per call; kubelet sends a few hundred bytes."""
+
+
+def server_options() -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_allowed_incoming_connections", MAX_CONNECTIONS),
+        ("grpc.max_concurrent_streams", MAX_STREAMS_PER_CONNECTION),
+        ("grpc.max_connection_idle_ms", IDLE_CONNECTION_SECONDS * 1000),
+        ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_SECONDS * 1000),
+        ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+        ("grpc.max_send_message_length", MAX_ANSWER_BYTES),
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ]
 
 
 class PluginServerError(Exception):
@@ -78,7 +114,8 @@ class PluginServer:
                 f"cannot remove the stale file at socket path {path}: {error.strerror}; remove it or choose "
                 "another --device-plugin-dir"
             ) from error
-        server = grpc.aio.server()
+        resource = self.feed.pool.config.resource_name
+        server = grpc.aio.server(interceptors=[StatusInterceptor(resource)], options=server_options())
         servicer = DevicePluginServicer(self.feed, self._observer)
         api_pb2_grpc.add_DevicePluginServicer_to_server(servicer, server)
         try:
@@ -97,7 +134,6 @@ class PluginServer:
         except PluginServerError:
             await self.stop(grace=0)
             raise
-        resource = self.feed.pool.config.resource_name
         log.info("serving %s on %s", resource, path, extra={"resource": resource})
 
     async def _self_dial(self) -> None:

@@ -5,44 +5,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
-from typing import Any, NoReturn, Protocol
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeAlias
 
 import grpc
 
 from rdma_device_plugin.api import api_pb2, api_pb2_grpc
 from rdma_device_plugin.discovery import Hca
-from rdma_device_plugin.pools import (
-    Allocation,
-    AllocationError,
-    DeviceState,
-    MissingDeviceNodeError,
-    ResourcePool,
-    UnknownDeviceError,
+from rdma_device_plugin.pools import Allocation, DeviceState, ResourcePool
+from rdma_device_plugin.rpc_status import (
+    MAX_DETAIL_CHARS,
+    AnswerTooLargeError,
+    RefusalLog,
+    TooManyContainersError,
+    check_parsed,
+    status_of,
+    tolerant,
 )
+from rdma_device_plugin.text import shorten
 
 log = logging.getLogger(__name__)
 
 HEALTHY = "Healthy"
 UNHEALTHY = "Unhealthy"
+# kubelet sends one Allocate per pod, with one container request per container that asks for the resource:
+# a few, at most tens in any real pod. The bound keeps one call from blocking the loop for seconds.
+MAX_CONTAINERS_PER_REQUEST = 1024
+# kubelet's gRPC client refuses a message over grpc-go's default receive size, 4 MiB
+# (defaultClientMaxReceiveMessageSize): a bigger answer could only fail there.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+# Answers kept for reuse, in serialized bytes: a few hundred typical answers, whatever their count says.
+ANSWER_CACHE_BYTES = 4 * 1024 * 1024
 
 
 def plugin_options() -> api_pb2.DevicePluginOptions:
     """Sent both in RegisterRequest and from GetDevicePluginOptions (kubelet keeps the latter)."""
     return api_pb2.DevicePluginOptions(pre_start_required=False, get_preferred_allocation_available=True)
-
-
-# The one place where a refused allocation becomes a gRPC status. Looked up along the exception's MRO, so a
-# new AllocationError subclass without its own entry still gets the base class's code.
-STATUS_OF_ERROR: dict[type[AllocationError], grpc.StatusCode] = {
-    UnknownDeviceError: grpc.StatusCode.INVALID_ARGUMENT,
-    MissingDeviceNodeError: grpc.StatusCode.FAILED_PRECONDITION,
-    AllocationError: grpc.StatusCode.FAILED_PRECONDITION,
-}
-
-
-def status_of(error: AllocationError) -> grpc.StatusCode:
-    return next(STATUS_OF_ERROR[cls] for cls in type(error).__mro__ if cls in STATUS_OF_ERROR)
 
 
 class AllocateObserver(Protocol):
@@ -101,22 +99,34 @@ class AllocateResponses:
     """AllocateResponse messages already built, by content. kubelet asks for the same few answers over and
     over (a shared pool gives every container the same nodes), and building the message costs more than
     the rest of an Allocate. Keyed by everything the message holds, so an entry is never stale; emptied
-    when full, which bounds it however many distinct answers an SR-IOV pool can give."""
+    when full, by count or by bytes, which bounds it however many distinct answers an SR-IOV pool can give
+    and however large each is."""
 
     LIMIT = 256
+    MAX_BYTES = ANSWER_CACHE_BYTES
 
     def __init__(self) -> None:
         self._built: dict[tuple[tuple[object, ...], ...], api_pb2.AllocateResponse] = {}
+        self._bytes = 0
 
     def answer(self, allocations: Sequence[Allocation]) -> api_pb2.AllocateResponse:
-        """The response for `allocations`, one per container in request order. Callers must not modify it."""
+        """The response for `allocations`, one per container in request order. Callers must not modify it.
+        AnswerTooLargeError if it would be more than kubelet accepts."""
         key = tuple((allocation.device_nodes, *allocation.envs.items()) for allocation in allocations)
         response = self._built.get(key)
         if response is None:
-            if len(self._built) >= self.LIMIT:
-                self._built.clear()
             response = api_pb2.AllocateResponse(container_responses=map(allocation_message, allocations))
+            size = response.ByteSize()
+            if size > MAX_ANSWER_BYTES:
+                raise AnswerTooLargeError(
+                    f"the answer for {len(allocations)} containers would be {size} bytes, more than the "
+                    f"{MAX_ANSWER_BYTES} kubelet accepts in one message; ask for fewer containers per pod"
+                )
+            if len(self._built) >= self.LIMIT or self._bytes + size > self.MAX_BYTES:
+                self._built.clear()
+                self._bytes = 0
             self._built[key] = response
+            self._bytes += size
         return response
 
 
@@ -164,28 +174,40 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         context: grpc.aio.ServicerContext[api_pb2.AllocateRequest, api_pb2.AllocateResponse],
     ) -> api_pb2.AllocateResponse:
         started = time.perf_counter()
+        try:
+            response = self._allocate(request)
+        except Exception as error:
+            if self._observer is not None:
+                self._observer.refused(status_of(error), time.perf_counter() - started)
+            raise
+        if self._observer is not None:
+            self._observer.allocated(len(response.container_responses), time.perf_counter() - started)
+        return response
+
+    def _allocate(self, request: api_pb2.AllocateRequest) -> api_pb2.AllocateResponse:
+        resource = self._pool.config.resource_name
+        self._check_containers("Allocate", len(request.container_requests))
         allocations = []
         for container in request.container_requests:
-            try:
-                allocation = self._pool.allocate(container.devices_ids)
-            except AllocationError as error:
-                if self._observer is not None:
-                    self._observer.refused(status_of(error), time.perf_counter() - started)
-                await self._refuse(context, "Allocate", error)
+            allocation = self._pool.allocate(container.devices_ids)
             allocations.append(allocation)
             # The allocations metric counts them; a line per container is for debugging only.
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "allocated %s ids=%s devices=%s",
-                    self._pool.config.resource_name,
-                    ",".join(container.devices_ids),
+                    resource,
+                    shorten(",".join(container.devices_ids), MAX_DETAIL_CHARS),
                     ",".join(allocation.device_nodes),
-                    extra={"resource": self._pool.config.resource_name},
+                    extra={"resource": resource},
                 )
-        response = self._responses.answer(allocations)
-        if self._observer is not None:
-            self._observer.allocated(len(allocations), time.perf_counter() - started)
-        return response
+        return self._responses.answer(allocations)
+
+    def _check_containers(self, rpc: str, containers: int) -> None:
+        if containers > MAX_CONTAINERS_PER_REQUEST:
+            raise TooManyContainersError(
+                f"{self._pool.config.resource_name}: the {rpc} request names {containers} containers, more "
+                f"than the {MAX_CONTAINERS_PER_REQUEST} one call may carry"
+            )
 
     async def GetPreferredAllocation(  # noqa: N802
         self,
@@ -194,16 +216,14 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
             api_pb2.PreferredAllocationRequest, api_pb2.PreferredAllocationResponse
         ],
     ) -> api_pb2.PreferredAllocationResponse:
+        self._check_containers("GetPreferredAllocation", len(request.container_requests))
         response = api_pb2.PreferredAllocationResponse()
         for container in request.container_requests:
-            try:
-                ids = self._pool.preferred(
-                    list(container.available_deviceIDs),
-                    list(container.must_include_deviceIDs),
-                    container.allocation_size,
-                )
-            except AllocationError as error:
-                await self._refuse(context, "GetPreferredAllocation", error)
+            ids = self._pool.preferred(
+                list(container.available_deviceIDs),
+                list(container.must_include_deviceIDs),
+                container.allocation_size,
+            )
             response.container_responses.add(deviceIDs=ids)
         return response
 
@@ -217,12 +237,88 @@ class DevicePluginServicer(api_pb2_grpc.DevicePluginServicer):
         # Registered with pre_start_required=false, so kubelet never calls this; nothing to prepare anyway.
         return api_pb2.PreStartContainerResponse()
 
+
+# grpc's classes are generic only in its type stubs.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+if TYPE_CHECKING:
+    Interceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:
+    Interceptor = grpc.aio.ServerInterceptor
+
+
+class StatusInterceptor(Interceptor):
+    """Wraps every unary and server-streaming handler of one resource's socket."""
+
+    def __init__(self, resource: str) -> None:
+        self._resource = resource
+        self._refusals = RefusalLog()
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> Handler:
+        handler: Any = await continuation(handler_call_details)
+        if handler is None:
+            return None  # type: ignore[return-value]  # an unknown method: grpc answers UNIMPLEMENTED
+        rpc = handler_call_details.method.rsplit("/", 1)[-1]
+        deserializer = tolerant(handler.request_deserializer)
+        wrapped: Handler = handler
+        # grpc's handlers are namedtuples: _replace keeps the serializer and the streaming flags.
+        if handler.unary_unary is not None:
+            wrapped = handler._replace(
+                request_deserializer=deserializer, unary_unary=self._unary(rpc, handler.unary_unary)
+            )
+        elif handler.unary_stream is not None:
+            wrapped = handler._replace(
+                request_deserializer=deserializer, unary_stream=self._stream(rpc, handler.unary_stream)
+            )
+        return wrapped
+
+    def _unary(
+        self, rpc: str, behaviour: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                check_parsed(rpc, request)
+                return await behaviour(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:  # every failure must end the call with a status
+                await self._refuse(context, rpc, error)
+
+        return call
+
+    def _stream(
+        self, rpc: str, behaviour: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
+    ) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]:
+        async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            try:
+                check_parsed(rpc, request)
+                async for response in behaviour(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as error:  # every failure must end the call with a status
+                await self._refuse(context, rpc, error)
+
+        return call
+
     async def _refuse(
-        self, context: grpc.aio.ServicerContext[Any, Any], rpc: str, error: AllocationError
+        self, context: grpc.aio.ServicerContext[Any, Any], rpc: str, error: Exception
     ) -> NoReturn:
         code = status_of(error)
-        resource = self._pool.config.resource_name
-        log.warning(
-            "%s refused for %s: %s: %s", rpc, resource, code.name, error, extra={"resource": resource}
-        )
-        await context.abort(code, str(error))
+        detail = shorten(str(error), MAX_DETAIL_CHARS)
+        if code == grpc.StatusCode.INTERNAL:
+            detail = f"{rpc} failed inside the plugin ({type(error).__name__}): {detail}"
+        left_out = self._refusals.admit((rpc, code))
+        if left_out is not None:
+            more = f" ({left_out} more like it not logged)" if left_out else ""
+            extra = {"resource": self._resource}
+            if code == grpc.StatusCode.INTERNAL:
+                log.error("%s%s", detail, more, exc_info=error, extra=extra)
+            else:
+                log.warning(
+                    "%s refused for %s: %s: %s%s", rpc, self._resource, code.name, detail, more, extra=extra
+                )
+        await context.abort(code, detail)

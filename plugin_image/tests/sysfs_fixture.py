@@ -101,7 +101,8 @@ class FixtureTree:
     @staticmethod
     def _write(path: Path, value: object) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{value}\n")
+        # sysfs holds bytes: a name read with os.fsdecode is written back as the same bytes.
+        path.write_bytes(os.fsencode(f"{value}\n"))
 
     @staticmethod
     def _link(link: Path, target: Path) -> None:
