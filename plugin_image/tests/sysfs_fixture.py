@@ -27,6 +27,10 @@ from pathlib import Path
 UVERBS_MAJOR = 231
 UVERBS_MINOR_BASE = 192
 ISSM_MINOR_BASE = 64
+ZERO_GID = "0000:0000:0000:0000:0000:0000:0000:0000"
+# The names ib_core's sysfs prints in gid_attrs/types/<i> (cache.c, gid_type_str).
+GID_IB_ROCE_V1 = "IB/RoCE v1"
+GID_ROCE_V2 = "RoCE v2"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class PortSpec:
     lid: str = "0x0"
     netdev: str | None = None
     """The netdev behind GID 0 (RoCE and iWARP); None on InfiniBand, where the kernel has none."""
+    gids: tuple[tuple[str, str], ...] | None = None
+    """The port's whole GID table as (gid, type) pairs, every entry bound to `netdev`; None writes the
+    mlx5-style default (GID 0 as RoCE v1, and on Ethernet the same GID again as RoCE v2)."""
+    gid_table_len: int = 0
+    """How many ``gids/<i>`` files the port has (the driver's gid_tbl_len); unused entries read as zeros."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,8 @@ class HcaSpec:
     """hca_type and board_id are driver attributes: mlx5 has them, erdma and irdma do not."""
     umad: bool = True
     issm: bool = True
+    node_desc: str | None = None
+    """None writes ``host <name>``."""
 
 
 @dataclass
@@ -169,12 +180,15 @@ class FixtureTree:
         self._write(pf / "sriov_totalvfs", total_vfs)
         self._write(pf / "sriov_numvfs", 0)
 
-    def add_netdev(self, ifname: str, parent: Path, *, net_type: int = 1, operstate: str = "up") -> Path:
+    def add_netdev(
+        self, ifname: str, parent: Path, *, net_type: int = 1, operstate: str = "up", mac: str | None = None
+    ) -> Path:
         """net/<ifname> below a device; type 1 is ARPHRD_ETHER, 32 ARPHRD_INFINIBAND."""
         net = parent / "net" / ifname
         self._write(net / "type", net_type)
         self._write(net / "operstate", operstate)
-        self._write(net / "address", "02:00:00:00:00:01" if net_type == 1 else "00:00:10:29:fe:80:00:00")
+        default_mac = "02:00:00:00:00:01" if net_type == 1 else "00:00:10:29:fe:80:00:00"
+        self._write(net / "address", mac or default_mac)
         self._link(net / "device", parent)
         self._link(self.sysfs_root / "class/net" / ifname, net)
         return net
@@ -202,7 +216,7 @@ class FixtureTree:
             ("fw_ver", spec.fw_ver),
             ("hca_type", spec.hca_type),
             ("board_id", spec.board_id),
-            ("node_desc", f"host {spec.name}"),
+            ("node_desc", spec.node_desc or f"host {spec.name}"),
         ):
             if value is not None:
                 self._write(ibdev / attr, value)
@@ -228,16 +242,33 @@ class FixtureTree:
             ("sm_lid", "0x0" if port.link_layer == "Ethernet" else "0x1"),
             ("lid_mask_count", 0),
             ("cap_mask", "0x04010000" if port.link_layer == "Ethernet" else "0xa651e848"),
-            ("gids/0", gid),
-            ("gid_attrs/types/0", "IB/RoCE v1"),
         ):
             self._write(port_dir / attr, value)
+        if port.gids is not None:
+            self._write_gid_table(port_dir, port)
+            return
+        self._write(port_dir / "gids/0", gid)
+        self._write(port_dir / "gid_attrs/types/0", "IB/RoCE v1")
         if port.netdev is not None:
             self._write(port_dir / "gid_attrs/ndevs/0", port.netdev)
             if port.link_layer == "Ethernet":
                 self._write(port_dir / "gids/1", gid)
                 self._write(port_dir / "gid_attrs/types/1", "RoCE v2")
                 self._write(port_dir / "gid_attrs/ndevs/1", port.netdev)
+
+    def _write_gid_table(self, port_dir: Path, port: PortSpec) -> None:
+        """Used entries get their type and netdev; on a real host reading ``gid_attrs/*/<i>`` of an unused
+        entry fails (EINVAL), which a regular file cannot do, so those files are left out."""
+        entries = port.gids or ()
+        for index in range(max(port.gid_table_len, len(entries))):
+            if index >= len(entries):
+                self._write(port_dir / "gids" / str(index), ZERO_GID)
+                continue
+            value, gid_type = entries[index]
+            self._write(port_dir / "gids" / str(index), value)
+            self._write(port_dir / "gid_attrs/types" / str(index), gid_type)
+            if port.netdev is not None:
+                self._write(port_dir / "gid_attrs/ndevs" / str(index), port.netdev)
 
     def _char_device(self, cls: str, name: str, pci: Path, attrs: dict[str, object]) -> None:
         node = pci / cls / name
@@ -407,23 +438,172 @@ def _add_rnic(tree: FixtureTree, spec: HcaSpec, netdev: str) -> None:
     tree.add_hca(rnic)
 
 
-def erdma(root: Path) -> FixtureTree:
-    """Alibaba ECS with an ERI: erdma_0 (1ded:107f, iWARP-style) riding on the virtio-net eth0."""
-    tree = FixtureTree(root)
-    _virtio_eth0(tree)
+# -- Alibaba eRDMA ------------------------------------------------------------------------------------
+#
+# What the kernel shows for an eRDMA device, and where each fact comes from (torvalds/linux:
+# drivers/infiniband/hw/erdma, drivers/infiniband/core; AliyunContainerService/alibabacloud-erdma-controller:
+# internal/drivers/*.go, internal/deviceplugin/deviceplugin.go):
+# - The ERI is a PCI function of its own (1ded:107f, erdma_main.c erdma_pci_tbl), separate from the ENI's
+#   virtio-net function: its PCI directory has no net/. erdma pairs with the netdev whose permanent MAC equals
+#   the MAC in its BAR (erdma_enum_and_get_netdev, ib_device_set_netdev), so only the GID attributes name it.
+# - ibdev names erdma_0, erdma_1 (ib_register_device(ibdev, "erdma_%d")); one port (phys_port_cnt = 1);
+#   node_guid is the EUI-64 of the netdev's MAC (addrconf_addr_eui48 in erdma_device_register: first byte
+#   ^ 0x02, ff:fe in the middle), which the controller inverts to find the device (drivers/utils_linux.go,
+#   GetERdmaFromLink: "erdma guid first byte is ^= 0x2").
+# - No get_dev_fw_str and no hca_type/board_id attributes in erdma_device_ops, so sysfs fw_ver is empty.
+# - Driver mode `default` (the controller's drivers/default.go: `modprobe erdma compat_mode=N`, capabilities
+#   VERBS | RDMA_CM) is the iWARP protocol: node_type RDMA_NODE_RNIC (`4: RNIC`), core_cap_flags
+#   RDMA_CORE_PORT_IWARP (erdma_get_port_immutable), gid_tbl_len 1 (erdma_query_port), GID 0 = the MAC in
+#   the first six bytes and zeros after (erdma_query_gid), bound to the netdev by ib_core for iWARP ports
+#   (core/cache.c config_non_roce_gid_cache) with type IB (printed `IB/RoCE v1`); no IB MAD capability, so
+#   ib_umad creates no umad/issm.
+# - Driver mode `compat` (drivers/compat.go: `modprobe erdma compat_mode=Y`, capabilities VERBS | OOB, i.e.
+#   out-of-band QP setup, no RDMA CM) presents the RoCEv2 face the upstream driver grew in 6.14 ("RDMA/erdma:
+#   Probe the erdma RoCEv2 device"): node_type RDMA_NODE_IB_CA (`1: CA`), link layer Ethernet
+#   (erdma_get_link_layer), core_cap_flags RDMA_CORE_PORT_IBA_ROCE_UDP_ENCAP (RoCE v2 only, with IB MAD).
+#   Its GID table is ib_core's RoCE table (core/roce_gid_mgmt.c): index 0 the default GID fe80::<EUI-64 of
+#   the MAC>, then one RoCE v2 GID per address of the netdev in the order they were added, an IPv4 address as
+#   ::ffff:a.b.c.d, so the index of the ERI's IPv4 GID differs per device. That compat_mode=Y of Alibaba's
+#   out-of-tree driver matches the upstream RoCEv2 probe is our reading, not a documented fact; whether it
+#   registers a MAD agent (umad) is unknown, hence both shapes. issm: only ports with SMI get one
+#   (core/user_mad.c ib_umad_init_port, rdma_cap_ib_smi), and RoCE has none.
+# - rdma_cm: one /dev/infiniband/rdma_cm per host; the controller's own plugin hands out uverbsN plus
+#   rdma_cm (GetERdmaDevPathsFromRdmaLink) in both modes.
+# - NUMA: the controller reads device/numa_node (GetERDMANumaNode); a VM's ERI shows -1, hosts with two eRDMA
+#   NICs (the L20N bare-metal types) one per node.
+
+ERDMA_GID_TABLE_LEN = 16
+"""gid_tbl_len of a RoCEv2-mode erdma port comes from the device (attrs.max_gid); 16 stands for it here."""
+
+
+@dataclass(frozen=True)
+class Eri:
+    """One Elastic RDMA Interface: its ENI's netdev and addresses, its erdma PCI function and NUMA node."""
+
+    netdev: str
+    mac: str
+    ipv4: str
+    virtio_address: str
+    erdma_address: str
+    numa_node: int = -1
+    ipv6: tuple[str, ...] = ()
+    """Global IPv6 addresses added to the netdev before its IPv4 address (each takes a GID index first)."""
+
+
+def eui64_guid(mac: str) -> str:
+    """addrconf_addr_eui48: the MAC with its first byte ^ 0x02 and ff:fe in the middle, as sysfs prints it."""
+    octets = [int(part, 16) for part in mac.split(":")]
+    eui = [octets[0] ^ 0x02, *octets[1:3], 0xFF, 0xFE, *octets[3:]]
+    return ":".join(f"{eui[i]:02x}{eui[i + 1]:02x}" for i in range(0, 8, 2))
+
+
+def mac_gid(mac: str) -> str:
+    """erdma_query_gid in iWARP mode: the MAC in the first six bytes, zeros after."""
+    raw = [int(part, 16) for part in mac.split(":")] + [0] * 10
+    return ":".join(f"{raw[i]:02x}{raw[i + 1]:02x}" for i in range(0, 16, 2))
+
+
+def ipv4_mapped_gid(ipv4: str) -> str:
+    """The GID ib_core installs for an IPv4 address (::ffff:a.b.c.d), as sysfs prints it (%pI6)."""
+    octets = [int(part) for part in ipv4.split(".")]
+    return f"0000:0000:0000:0000:0000:ffff:{octets[0]:02x}{octets[1]:02x}:{octets[2]:02x}{octets[3]:02x}"
+
+
+ERIS = (
+    Eri("eth0", "00:16:3e:0a:1b:2c", "192.168.5.30", "0000:00:05.0", "0000:00:06.0"),
+    Eri(
+        "eth1",
+        "00:16:3e:0a:4d:5e",
+        "192.168.6.30",
+        "0000:00:07.0",
+        "0000:00:08.0",
+        ipv6=("2408:4005:0300:6a00:0000:0000:0000:0011",),
+    ),
+)
+
+
+def _add_eri(tree: FixtureTree, index: int, eri: Eri, *, compat: bool, umad: bool) -> None:
+    virtio = PciSpec(
+        eri.virtio_address,
+        bridge=None,
+        vendor="0x1af4",
+        device="0x1000",
+        subsystem_vendor="0x1af4",
+        subsystem_device="0x0001",
+        driver="virtio-pci",
+        numa_node=eri.numa_node,
+    )
+    tree.add_netdev(eri.netdev, tree.add_pci_function(virtio) / f"virtio{2 + 2 * index}", mac=eri.mac)
     pci = PciSpec(
-        "0000:00:06.0",
+        eri.erdma_address,
         bridge=None,
         vendor="0x1ded",
         device="0x107f",
         subsystem_vendor="0x1ded",
         subsystem_device="0x107f",
         driver="erdma",
-        numa_node=-1,
+        numa_node=eri.numa_node,
     )
     tree.add_pci_function(pci)
-    _add_rnic(tree, HcaSpec("erdma_0", pci, node_guid="0216:3eff:fe0a:1b2c", fw_ver="0.2.0"), netdev="eth0")
+    guid = eui64_guid(eri.mac)
+    if compat:
+        addresses = [*eri.ipv6, ipv4_mapped_gid(eri.ipv4)]
+        gids = tuple((gid, GID_ROCE_V2) for gid in ["fe80:0000:0000:0000:" + guid, *addresses])
+        table_len = ERDMA_GID_TABLE_LEN
+    else:
+        gids, table_len = ((mac_gid(eri.mac), GID_IB_ROCE_V1),), 1
+    port = PortSpec(rate="100 Gb/sec (4X EDR)", netdev=eri.netdev, gids=gids, gid_table_len=table_len)
+    spec = HcaSpec(
+        f"erdma_{index}",
+        pci,
+        ports=(port,),
+        node_type="1: CA" if compat else "4: RNIC",
+        node_guid=guid,
+        fw_ver="",
+        hca_type=None,
+        board_id=None,
+        umad=compat and umad,
+        issm=False,
+        node_desc="Elastic RDMA Adapter stack",
+    )
+    tree.add_hca(spec)
+
+
+def _erdma_host(
+    root: Path, *, devices: int, compat: bool, umad: bool = False, numa: bool = False
+) -> FixtureTree:
+    tree = FixtureTree(root)
+    for index, eri in enumerate(ERIS[:devices]):
+        _add_eri(
+            tree, index, dataclasses.replace(eri, numa_node=index) if numa else eri, compat=compat, umad=umad
+        )
     return tree
+
+
+def erdma(root: Path) -> FixtureTree:
+    """A g8i-class VM with one ERI in driver mode `default` (iWARP): erdma_0 on the primary ENI eth0."""
+    return _erdma_host(root, devices=1, compat=False)
+
+
+def erdma_two(root: Path) -> FixtureTree:
+    """Two ERIs in mode `default`, one per NUMA node: erdma_0 on eth0 (node 0), erdma_1 on eth1 (node 1)."""
+    return _erdma_host(root, devices=2, compat=False, numa=True)
+
+
+def erdma_compat(root: Path) -> FixtureTree:
+    """One ERI in driver mode `compat` (RoCE v2 GIDs, IPv4 GID at index 1), no umad."""
+    return _erdma_host(root, devices=1, compat=True)
+
+
+def erdma_compat_umad(root: Path) -> FixtureTree:
+    """One ERI in mode `compat` whose driver registers a MAD agent: umad0 (no issm: RoCE has no SMI)."""
+    return _erdma_host(root, devices=1, compat=True, umad=True)
+
+
+def erdma_compat_two(root: Path) -> FixtureTree:
+    """Two ERIs in mode `compat`, one per NUMA node; eth1 also has a global IPv6 address, added first, so
+    erdma_1's IPv4 GID sits at index 2 where erdma_0's is at 1."""
+    return _erdma_host(root, devices=2, compat=True, numa=True)
 
 
 def irdma(root: Path) -> FixtureTree:
@@ -466,6 +646,10 @@ SHAPES: dict[str, Callable[[Path], FixtureTree]] = {
     "ib_two_numa": ib_two_numa,
     "sriov_cx5": sriov_cx5,
     "erdma": erdma,
+    "erdma_two": erdma_two,
+    "erdma_compat": erdma_compat,
+    "erdma_compat_umad": erdma_compat_umad,
+    "erdma_compat_two": erdma_compat_two,
     "irdma": irdma,
     "no_rdma": no_rdma,
     "broken": broken,

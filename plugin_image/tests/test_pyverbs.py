@@ -114,6 +114,10 @@ EXPECTED_NAMES = {
     "ib_two_numa": ["mlx5_0", "mlx5_1"],
     "sriov_cx5": ["mlx5_0", "mlx5_1", "mlx5_2", "mlx5_3", "mlx5_4"],
     "erdma": ["erdma_0"],
+    "erdma_two": ["erdma_0", "erdma_1"],
+    "erdma_compat": ["erdma_0"],
+    "erdma_compat_umad": ["erdma_0"],
+    "erdma_compat_two": ["erdma_0", "erdma_1"],
     "irdma": ["irdma0"],
     "no_rdma": [],
     "broken": [],  # its uverbs node is missing, so libibverbs skips it
