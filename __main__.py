@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pulumi
 
 from components.cluster import AckCluster
@@ -17,7 +19,11 @@ from components.test_pods import RdmaTestNamespace, RdmaTestPods, perftest_comma
 config = read_stack_config()
 
 network = Network("network", config.network)
-security = ClusterSecurityGroup("security", config.security, vpc_id=network.vpc_id)
+security = ClusterSecurityGroup(
+    "security",
+    replace(config.security, vpc_cidr=config.network.vpc_cidr, pod_cidrs=(config.cluster.pod_cidr,)),
+    vpc_id=network.vpc_id,
+)
 cluster = AckCluster(
     "cluster", config.cluster, vswitch_ids=[network.vswitch_id], security_group_id=security.security_group_id
 )

@@ -1,4 +1,12 @@
-"""ClusterSecurityGroup: one group shared by the control plane and the RDMA nodes, as in the walkthrough."""
+"""ClusterSecurityGroup: one group shared by the control plane and the RDMA nodes, as in the walkthrough.
+
+ACK adds no rule to a security group it is given ("Configure and manage cluster security groups": with an
+existing group "no additional access rules are configured"), so the group carries the inbound rules that page
+recommends itself: all protocols from the group and from the pod address range (Flannel routes pod traffic
+between nodes with pod source addresses, which the group-to-group rule does not match), and ICMP. ACK
+recommends ICMP from 0.0.0.0/0; here it comes from the VPC and the pods only, as nothing is open to the
+internet unless a user lists it.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +30,10 @@ class ClusterSecurityGroupArgs:
 
     name_prefix: str = defaults.NAME_PREFIX
     """Prefix of every cloud-side name."""
+    vpc_cidr: str = defaults.VPC_CIDR
+    """The VPC's range: ICMP from it (path MTU discovery, health checks of VPC load balancers)."""
+    pod_cidrs: tuple[str, ...] = (defaults.POD_CIDR,)
+    """Where pod traffic comes from: Flannel's pod CIDR, or the pod vSwitches' ranges with Terway."""
     ssh_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to SSH (tcp/22) into the nodes."""
     api_server_cidrs: tuple[str, ...] = ()
@@ -44,12 +56,26 @@ class RuleSpec:
 
 
 def rule_specs(args: ClusterSecurityGroupArgs) -> list[RuleSpec]:
-    """The group's rules: members talk freely, egress is open, ingress only from the listed CIDRs."""
+    """The group's rules: members and pods talk freely, ICMP from the VPC, egress open, and other ingress only
+    from the listed CIDRs."""
     rules = [
         # RoCEv2 (UDP 4791), pod and node traffic between the control plane and the RDMA nodes.
         RuleSpec("members", "ingress", "all", "-1/-1", "all traffic between members", from_group=True),
         RuleSpec("egress", "egress", "all", "-1/-1", "all outbound traffic", cidr_ip=ANYWHERE),
+        RuleSpec(
+            "icmp-vpc",
+            "ingress",
+            "icmp",
+            "-1/-1",
+            f"icmp from the vpc {args.vpc_cidr}",
+            cidr_ip=args.vpc_cidr,
+        ),
     ]
+    # CoreDNS on another node, perftest's TCP exchange between the test pods: pod source addresses.
+    rules.extend(
+        RuleSpec(f"pods-{index}", "ingress", "all", "-1/-1", f"all traffic from pods {cidr}", cidr_ip=cidr)
+        for index, cidr in enumerate(args.pod_cidrs)
+    )
     for port, label, cidrs in (
         (SSH_PORT, "ssh", args.ssh_cidrs),
         (API_SERVER_PORT, "apiserver", args.api_server_cidrs),

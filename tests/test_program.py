@@ -107,8 +107,8 @@ def expected_counts(config: StackConfig) -> Counter[str]:
             "alicloud:vpc/switch:Switch": 1,
             "ack-rdma:security:ClusterSecurityGroup": 1,
             "alicloud:ecs/securityGroup:SecurityGroup": 1,
-            # members + egress, then one per listed CIDR
-            RULE: 2 + len(config.security.ssh_cidrs) + len(config.security.api_server_cidrs),
+            # members, egress, ICMP from the VPC, all from the pod range, then one per listed CIDR
+            RULE: 4 + len(config.security.ssh_cidrs) + len(config.security.api_server_cidrs),
             "ack-rdma:cluster:AckCluster": 1,
             CLUSTER: 1,
             K8S_PROVIDER: 1,
@@ -171,7 +171,7 @@ def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun
 
 def test_dev_stack_declares_the_walkthrough(program_runs: dict[str, ProgramRun]) -> None:
     dev = program_runs["dev"]
-    assert len(dev.resources) == 28
+    assert len(dev.resources) == 30
     assert len(dev.of_type(POD)) == 2
     assert reveal(dev.one(NODE_POOL).inputs["desiredSize"]) == "2"
     assert dev.settings.region == "cn-shanghai"
