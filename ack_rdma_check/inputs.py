@@ -7,18 +7,24 @@ cluster (``~/.kube/config``): measuring the wrong cluster would look like a vali
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, NoReturn
 
 from ack_rdma_check.errors import UsageError
+from ack_rdma_check.input_files import (
+    echo,
+    echo_path,
+    load_json,
+    load_yaml,
+    load_yaml_documents,
+    read_text,
+    shorten,
+)
 from ack_rdma_check.steps.pods import PodTarget
 from ack_rdma_check.transport import Kubeconfig
 from components import defaults
@@ -31,6 +37,8 @@ HOST_NETWORK_SUFFIX = "-hostnet"
 """Created host-network pods get their own names so they never collide with pod-network test pods."""
 
 SAVE_OUTPUTS = "pulumi stack output --json --show-secrets > outputs.json"
+_OUTPUTS_FIX = f"It must be the output of `{SAVE_OUTPUTS}`."
+_KUBECONFIG_FIX = "Pass the path of a kubeconfig with --kubeconfig PATH or KUBECONFIG."
 _PULUMI_TIMEOUT = 120.0
 
 
@@ -71,14 +79,9 @@ def load_outputs(outputs_file: str | None, stack: str | None, kubeconfig_elsewhe
 
 
 def _read_outputs_file(path: str) -> StackOutputs:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(
-            f"--outputs {path} cannot be read ({error.strerror or error}). Save the stack outputs with "
-            f"`{SAVE_OUTPUTS}` and pass that file."
-        ) from None
-    return _parse_outputs(text, f"--outputs {path}")
+    where = f"--outputs {echo_path(path)}"
+    text = read_text(path, where, f"Save the stack outputs with `{SAVE_OUTPUTS}` and pass that file.")
+    return _parse_outputs(text, where)
 
 
 def _pulumi_outputs(pulumi: str, stack: str | None) -> StackOutputs:
@@ -89,7 +92,7 @@ def _pulumi_outputs(pulumi: str, stack: str | None) -> StackOutputs:
     except (OSError, subprocess.TimeoutExpired) as error:
         raise UsageError(f"{where} could not run: {error}. Pass --outputs FILE instead.") from None
     if done.returncode != 0:
-        message = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        message = shorten((done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1], 240)
         raise UsageError(
             f"{where} failed: {message}. Run the check in the Pulumi project directory, name the stack with "
             "--stack NAME, or pass --outputs FILE (or --kubeconfig with --selector/--create)."
@@ -98,13 +101,7 @@ def _pulumi_outputs(pulumi: str, stack: str | None) -> StackOutputs:
 
 
 def _parse_outputs(text: str, origin: str) -> StackOutputs:
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(
-            f"{origin} is not JSON ({error.msg} at line {error.lineno}). It must be the output of "
-            f"`{SAVE_OUTPUTS}`."
-        ) from None
+    values = load_json(text, origin, _OUTPUTS_FIX)
     if not isinstance(values, dict):
         raise UsageError(f"{origin} must be a JSON object of stack outputs, as `{SAVE_OUTPUTS}` writes it.")
     return StackOutputs(values, origin)
@@ -113,19 +110,42 @@ def _parse_outputs(text: str, origin: str) -> StackOutputs:
 def resolve_kubeconfig(flag: str | None, outputs: StackOutputs, environ: Mapping[str, str]) -> Kubeconfig:
     """``--kubeconfig``, else the stack's ``kubeconfig`` output, else ``KUBECONFIG``."""
     if flag is not None:
-        if not Path(flag).is_file():
-            raise UsageError(f"--kubeconfig {flag} is not a readable file. Pass the path of a kubeconfig.")
-        return Kubeconfig(f"--kubeconfig {flag}", path=flag)
+        where = f"--kubeconfig {echo_path(flag)}"
+        _check_kubeconfig_file(flag, where)
+        return Kubeconfig(where, path=flag)
     stack_value = outputs.get("kubeconfig")
     if stack_value is not None:
         return _kubeconfig_output(stack_value, outputs.origin)
     if environ.get("KUBECONFIG"):
-        return Kubeconfig("from KUBECONFIG", path=environ["KUBECONFIG"])
+        return _kubeconfig_from_environment(environ["KUBECONFIG"])
     raise UsageError(
         "No kubeconfig found: pass --kubeconfig PATH, set KUBECONFIG, or give the stack outputs (which hold "
         f"the cluster's kubeconfig) with --outputs FILE (`{SAVE_OUTPUTS}`) or --stack NAME with the pulumi "
         "CLI on PATH."
     )
+
+
+def _check_kubeconfig_file(path: str, where: str) -> None:
+    """The client reads the file itself (relative certificate paths resolve against its directory); this
+    refuses first what it would hang on (a FIFO), choke on (deep nesting, alias bombs) or misreport."""
+    content = load_yaml(read_text(path, where, _KUBECONFIG_FIX), where, _KUBECONFIG_FIX)
+    if not isinstance(content, dict):
+        raise UsageError(f"{where} is not a kubeconfig (a YAML mapping). {_KUBECONFIG_FIX}")
+
+
+def _kubeconfig_from_environment(value: str) -> Kubeconfig:
+    """KUBECONFIG is a list of paths like PATH; as kubectl does, entries that do not exist are passed over."""
+    where = f"KUBECONFIG={echo_path(value)}"
+    paths = [path for path in value.split(os.pathsep) if path]
+    present = [path for path in paths if os.path.lexists(path)]
+    if not present:
+        raise UsageError(
+            f"{where} names no file that exists. Set KUBECONFIG to the path of a kubeconfig, or pass "
+            "--kubeconfig PATH or the stack outputs with --outputs/--stack."
+        )
+    for path in present:
+        _check_kubeconfig_file(path, f"{echo_path(path)} (in KUBECONFIG)")
+    return Kubeconfig("from KUBECONFIG", path=value)
 
 
 def _kubeconfig_output(value: Any, origin: str) -> Kubeconfig:
@@ -134,12 +154,8 @@ def _kubeconfig_output(value: Any, origin: str) -> Kubeconfig:
         raise UsageError(
             f"{where} is hidden as [secret]: export the outputs with --show-secrets ({SAVE_OUTPUTS})."
         )
-    try:
-        content = yaml.safe_load(value) if isinstance(value, str) else value
-    except yaml.YAMLError as error:
-        raise UsageError(
-            f"{where} is not YAML ({error}). Re-export the outputs with `{SAVE_OUTPUTS}`."
-        ) from None
+    fix = f"Re-export the outputs with `{SAVE_OUTPUTS}`."
+    content = load_yaml(value, where, fix) if isinstance(value, str) else value
     if not isinstance(content, dict):
         raise UsageError(
             f"{where} is not a kubeconfig document. Re-export the outputs with `{SAVE_OUTPUTS}`."
@@ -160,7 +176,7 @@ def resolve_min_gbits(flag: float | None, outputs: StackOutputs) -> float:
         or value <= 0
     ):
         raise UsageError(
-            f"The checkMinGbits output of {outputs.origin} is {value!r}; it must be a positive number of "
+            f"The checkMinGbits output of {outputs.origin} is {echo(value)}; it must be a positive number of "
             "Gbit/s. Fix it in the stack config, or override it with --min-gbits."
         )
     return float(value)
@@ -172,8 +188,8 @@ def resource_name(outputs: StackOutputs) -> str:
         return DEFAULT_RESOURCE_NAME
     if not isinstance(value, str) or "/" not in value:
         raise UsageError(
-            f"The rdmaResourceName output of {outputs.origin} is {value!r}; it must be an extended resource "
-            "name such as rdma/hca."
+            f"The rdmaResourceName output of {outputs.origin} is {echo(value)}; it must be an extended "
+            "resource name such as rdma/hca."
         )
     return value
 
@@ -232,7 +248,7 @@ def _test_pods_output(outputs: StackOutputs) -> Mapping[str, Any] | None:
         or not all(isinstance(name, str) and name for name in value["names"])
     ):
         raise UsageError(
-            f"The testPods output of {outputs.origin} is {value!r}; it must be "
+            f"The testPods output of {outputs.origin} is {echo(value)}; it must be "
             '{"namespace": "...", "names": ["<server>", "<client>"]}. Re-export the stack outputs.'
         )
     return value
@@ -241,8 +257,8 @@ def _test_pods_output(outputs: StackOutputs) -> Mapping[str, Any] | None:
 def _create_spec(
     choice: PodChoice, namespace: str, names: Sequence[str], outputs: StackOutputs
 ) -> TestPodSpec:
-    stack_pod = _manifest_pod(outputs)
-    image = choice.image or _container_image(stack_pod)
+    pod = _ManifestPod(outputs)
+    image = choice.image or pod.image()
     if not image:
         raise UsageError(
             "--create needs the test pod image (one with perftest, such as the tools image): pass --image, "
@@ -250,36 +266,68 @@ def _create_spec(
         )
     prefixes = {name.rpartition("-")[0] for name in names}  # the builder names pods <prefix>-0, <prefix>-1
     prefix = prefixes.pop() if len(prefixes) == 1 and "" not in prefixes else DEFAULT_NAME_PREFIX
-    spec = stack_pod.get("spec", {}) if stack_pod else {}
     return TestPodSpec(
         namespace=namespace,
         name_prefix=prefix + (HOST_NETWORK_SUFFIX if choice.host_network else ""),
         image=image,
         resource_name=resource_name(outputs),
-        node_selector=spec.get("nodeSelector") or rdma_node_selector(),
+        node_selector=pod.mapping("nodeSelector") or rdma_node_selector(),
         host_network=choice.host_network,
-        tolerations=tuple(spec.get("tolerations") or ()),
-        image_pull_secrets=tuple(secret["name"] for secret in spec.get("imagePullSecrets") or ()),
+        tolerations=tuple(pod.mappings("tolerations")),
+        image_pull_secrets=tuple(_secret_name(secret, pod) for secret in pod.mappings("imagePullSecrets")),
     )
 
 
-def _manifest_pod(outputs: StackOutputs) -> Mapping[str, Any] | None:
-    """The first Pod of the ``testPodManifest`` output (multi-document YAML or a ``List``)."""
-    text = outputs.get("testPodManifest")
-    if not isinstance(text, str):
-        return None
-    try:
-        documents = [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
-    except yaml.YAMLError as error:
-        raise UsageError(f"The testPodManifest output of {outputs.origin} is not YAML: {error}") from None
-    for document in documents:
-        for item in document.get("items", [document]) if document.get("kind") == "List" else [document]:
-            if isinstance(item, dict) and item.get("kind") == "Pod":
-                return item
-    return None
+class _ManifestPod:
+    """The first Pod of the ``testPodManifest`` output (multi-document YAML or a ``List``), read for the
+    parts of its spec that --create reuses; each part of the wrong shape is refused by its key path."""
+
+    def __init__(self, outputs: StackOutputs) -> None:
+        self.where = f"the testPodManifest output of {outputs.origin}"
+        self.spec: Mapping[str, Any] = {}
+        text = outputs.get("testPodManifest")
+        if not isinstance(text, str):
+            return
+        fix = f"Re-export the stack outputs with `{SAVE_OUTPUTS}`."
+        for document in load_yaml_documents(text, self.where, fix):
+            is_list = isinstance(document, dict) and document.get("kind") == "List"
+            items = document.get("items") if is_list else None
+            for item in items if isinstance(items, list) else [document]:
+                if isinstance(item, dict) and item.get("kind") == "Pod":
+                    spec = item.get("spec")
+                    self.spec = spec if isinstance(spec, dict) else self._refuse("spec", spec, "a mapping")
+                    return
+
+    def _refuse(self, key: str, value: Any, shape: str) -> NoReturn:
+        raise UsageError(
+            f"{self.where}: the Pod's {key} is {echo(value)}; it must be {shape}. Re-export the stack "
+            f"outputs with `{SAVE_OUTPUTS}`, or pass --image."
+        )
+
+    def mapping(self, key: str) -> dict[str, str] | None:
+        value = self.spec.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in [*value, *value.values()]):
+            self._refuse(f"spec.{key}", value, "a mapping of strings")
+        return value
+
+    def mappings(self, key: str) -> list[dict[str, Any]]:
+        value = self.spec.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+            self._refuse(f"spec.{key}", value, "a list of mappings")
+        return value
+
+    def image(self) -> str | None:
+        containers = self.mappings("containers")
+        image = containers[0].get("image") if containers else None
+        if image is not None and not isinstance(image, str):
+            self._refuse("spec.containers[0].image", image, "a string")
+        return image or None
 
 
-def _container_image(pod: Mapping[str, Any] | None) -> str | None:
-    containers = (pod or {}).get("spec", {}).get("containers") or [{}]
-    image = containers[0].get("image")
-    return image if isinstance(image, str) and image else None
+def _secret_name(secret: Mapping[str, Any], pod: _ManifestPod) -> str:
+    name = secret.get("name")
+    if not isinstance(name, str) or not name:
+        pod._refuse("spec.imagePullSecrets[].name", name, "a secret name")
+    return name

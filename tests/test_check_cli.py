@@ -53,6 +53,12 @@ def assert_usage_error(result: Run, *fragments: str) -> None:
     assert not result.kubeconfigs, "no cluster contact on bad input"
 
 
+def kubeconfig_file(directory: Path) -> Path:
+    path = directory / "kubeconfig"
+    path.write_text(stack.KUBECONFIG_YAML, encoding="utf-8")
+    return path
+
+
 @pytest.fixture
 def no_pulumi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A PATH with the usual tools but no pulumi."""
@@ -80,7 +86,7 @@ def test_unreadable_outputs_file(tmp_path: Path) -> None:
     missing = tmp_path / "outputs.json"
     assert_usage_error(run(["--outputs", str(missing)]), f"--outputs {missing} cannot be read (No such file")
     assert_usage_error(
-        run(["--outputs", str(tmp_path)]), f"--outputs {tmp_path} cannot be read (Is a directory"
+        run(["--outputs", str(tmp_path)]), f"--outputs {tmp_path} is a directory, not a regular file"
     )
 
 
@@ -118,27 +124,33 @@ def test_hidden_kubeconfig_output(tmp_path: Path) -> None:
 
 def test_missing_kubeconfig_file(tmp_path: Path) -> None:
     assert_usage_error(
-        run(["--kubeconfig", str(tmp_path / "nope")]), f"--kubeconfig {tmp_path / 'nope'} is not"
+        run(["--kubeconfig", str(tmp_path / "nope")]),
+        f"--kubeconfig {tmp_path / 'nope'} cannot be read (No such file or directory)",
     )
 
 
 @pytest.mark.parametrize(
-    "content", ["apiVersion: v1\nkind: Config\nclusters: []\n", "garbage: [\n", "- just\n- a list\n"]
+    ("content", "problem"),
+    [
+        ("apiVersion: v1\nkind: Config\nclusters: []\n", "The kubeconfig --kubeconfig {} cannot be used: "),
+        ("garbage: [\n", "--kubeconfig {} is not usable YAML (while parsing a flow node"),
+        ("- just\n- a list\n", "--kubeconfig {} is not a kubeconfig (a YAML mapping)"),
+    ],
 )
-def test_kubeconfig_the_client_cannot_load(tmp_path: Path, content: str) -> None:
+def test_kubeconfig_the_client_cannot_load(tmp_path: Path, content: str, problem: str) -> None:
     broken = tmp_path / "kubeconfig"
     broken.write_text(content, encoding="utf-8")
     out, err = io.StringIO(), io.StringIO()
     rc = cli.run(["--kubeconfig", str(broken), "--selector", "app=x"], {}, stdout=out, stderr=err)
     assert rc == 2
     message = err.getvalue()
-    assert message.startswith(f"ack-rdma-check: The kubeconfig --kubeconfig {broken} cannot be used: ")
+    assert message.startswith(f"ack-rdma-check: {problem.format(broken)}")
     assert message.count("\n") == 1 and "Traceback" not in message
 
 
 @pytest.mark.usefixtures("no_pulumi")
 def test_pod_choice_errors(tmp_path: Path) -> None:
-    kubeconfig = {"KUBECONFIG": "/etc/kubernetes/admin.conf"}
+    kubeconfig = {"KUBECONFIG": str(kubeconfig_file(tmp_path))}
     assert_usage_error(run([], kubeconfig), "No test pods known", "--create", "--selector")
     assert_usage_error(run(["--create", "--selector", "a=b"], kubeconfig), "exclude each other")
     assert_usage_error(run(["--create"], kubeconfig), "--create needs the test pod image", "--image")
@@ -220,9 +232,10 @@ def failing_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stderr: str)
 
 def test_outside_the_project_kubeconfig_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     failing_pulumi(tmp_path, monkeypatch, "error: no Pulumi.yaml project file found")
-    result = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": "/k/config"})
+    path = str(kubeconfig_file(tmp_path))
+    result = run(["--selector", "app.kubernetes.io/name=rdma-test"], {"KUBECONFIG": f"/absent:{path}"})
     assert result.rc == 0
-    assert result.kubeconfigs == [Kubeconfig("from KUBECONFIG", path="/k/config")]
+    assert result.kubeconfigs == [Kubeconfig("from KUBECONFIG", path=f"/absent:{path}")]
     assert_usage_error(run([]), "`pulumi stack output` failed: error: no Pulumi.yaml project file found.")
 
 
