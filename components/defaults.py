@@ -40,6 +40,22 @@ DESIRED_SIZE: Final = 2
 SYSTEM_DISK_CATEGORY: Final = "cloud_essd"
 SYSTEM_DISK_SIZE_GIB: Final = 120
 DEPLOYMENT_SET: Final = False
+# containerd's memlock limit for the RDMA pools: the provider's upper bound (containerd_config.limit_mem_lock,
+# ValidateNullableIntBetween(65536, 9007199254740991); "infinity" is not accepted). ACK raises it itself only
+# when RDMA devices exist at node init, and eRDMA devices appear after the node is Ready.
+RDMA_MEMLOCK_LIMIT: Final = 9007199254740991
+
+# The untainted pool CoreDNS and the add-ons (the eRDMA controller among them) run on, whatever the RDMA
+# pools' taints: the smallest g8i/g8ae step with room for them.
+SYSTEM_POOL_NAME: Final = "system"
+SYSTEM_POOL_INSTANCE_TYPES: Final = ("ecs.g8i.xlarge", "ecs.g8ae.xlarge")
+SYSTEM_POOL_SIZE: Final = 1
+SYSTEM_POOL_DISK_SIZE_GIB: Final = 60
+
+# ack-erdma-controller: compat gives RoCEv2-style GIDs, so perftest connects out of band like the
+# walkthrough's RoCE (default needs RDMA CM); every eRDMA device of a node goes to the pod asking for RDMA.
+ERDMA_DRIVER: Final = "compat"
+ERDMA_ALLOCATE_ALL_DEVICES: Final = True
 
 PLUGIN_CONFIG: Final[dict[str, object]] = {"mode": "hca"}
 PLUGIN_NAMESPACE: Final = "kube-system"
@@ -58,10 +74,11 @@ TEST_PODS: Final = False
 TEST_POD_NAMESPACE: Final = "rdma-test"
 TEST_POD_HOST_NETWORK: Final = False
 
-# Explicit timeouts: the provider's own (90 min create) hide a stuck SCC purchase for an hour and a half.
+# Explicit timeouts: the provider's own (90 min create) hide a stuck purchase for an hour and a half.
 CLUSTER_TIMEOUTS: Final = {"create": "45m", "update": "45m", "delete": "45m"}
 NODE_POOL_TIMEOUTS: Final = {"create": "60m", "update": "60m", "delete": "45m"}
 NETWORK_TIMEOUTS: Final = {"create": "10m", "update": "10m", "delete": "20m"}
+ADDON_TIMEOUTS: Final = {"create": "20m", "update": "20m", "delete": "20m"}
 IMAGE_BUILD_TIMEOUTS: Final = {"create": "30m", "update": "30m", "delete": "5m"}
 KUBERNETES_OBJECT_TIMEOUTS: Final = {"create": "10m", "update": "10m", "delete": "5m"}
 PLUGIN_RESOURCE_NAME: Final = "rdma/hca"

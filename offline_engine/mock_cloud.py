@@ -18,6 +18,8 @@ import pulumi
 import yaml
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
+from offline_engine.addon_config import check_addon_config
+
 # Versions ACK offered for ManagedKubernetes when this was written (newest is not listed first on purpose).
 KUBERNETES_VERSIONS = ("1.32.7-aliyun.1", "1.33.3-aliyun.1", "1.31.9-aliyun.1")
 ENTERPRISE_TEMP_USER = "cr_temp_user"
@@ -48,6 +50,7 @@ class MockCloud(pulumi.runtime.Mocks):
             "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": self._deployment_set,
             "alicloud:cs/managedKubernetes:ManagedKubernetes": self._cluster,
             "alicloud:cs/nodePool:NodePool": self._node_pool,
+            "alicloud:cs/kubernetesAddon:KubernetesAddon": self._kubernetes_addon,
             "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace": self._ee_namespace,
             "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo": self._ee_repo,
             "alicloud:cr/namespace:Namespace": self._personal_namespace,
@@ -150,6 +153,13 @@ class MockCloud(pulumi.runtime.Mocks):
             "nodePoolId": node_pool_id,
             "scalingGroupId": _cloud_id("asg", node_pool_id, length=20),
         }
+
+    def _kubernetes_addon(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = args.inputs
+        check_addon_config(str(inputs["name"]), inputs.get("config"))
+        # The provider's id is <cluster id>:<add-on name>. The installed version (Computed) is only known to
+        # ACK: left out, it shows as known after deployment.
+        return f"{inputs['clusterId']}:{inputs['name']}", dict(inputs)
 
     @staticmethod
     def _certificates(cluster_id: str) -> dict[str, str]:
