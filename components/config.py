@@ -1,59 +1,56 @@
 """The stack config, read and validated as a whole before any resource is declared.
 
-Every problem is collected, each naming its key and the fix, and reported together as one StackConfigError
-(a ``pulumi.RunError``: the CLI prints its message, not a traceback).
+What the keys are, their types, defaults and checks is the schema (``components.config_schema``); this module
+reads the values the Pulumi CLI handed the program, turns pydantic's errors into problems that name the key
+and the fix, and builds the typed argument set of every component from the validated values. Every problem is
+collected and reported together as one StackConfigError (a ``pulumi.RunError``: the CLI prints its message,
+not a traceback).
 """
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
+import pulumi.runtime.config as runtime_config
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from components import defaults
 from components.cluster import AckClusterArgs, AddonSpec
-from components.config_keys import KEYS, KEYS_BY_NAME, NODE_POOL_FIELDS, PROJECT
-from components.device_plugin import RdmaDevicePluginArgs
-from components.images import (
-    ENTERPRISE,
-    PERSONAL,
-    REGISTRY_EDITIONS,
-    PluginImagesArgs,
-    personal_registry_host,
+from components.config_keys import KEYS_BY_NAME, ConfigType
+from components.config_schema import (
+    POOL_FIELD_DEFAULT_KEYS,
+    PROJECT,
+    AddonEntry,
+    NodePoolEntry,
+    StackConfigModel,
+    did_you_mean,
+    key_names,
+    parse_taint,
+    shown,
 )
+from components.device_plugin import RdmaDevicePluginArgs
+from components.images import PERSONAL, PluginImagesArgs, personal_registry_host
 from components.k8s_objects import DevicePluginSpec, TestPodSpec
 from components.k8s_resources import PullSecretSource
 from components.network import NetworkArgs
-from components.node_pool import TAINT_EFFECTS, NodeLogin, RdmaNodePoolArgs, Taint
-from components.plugin_config import ConfigError, validate_plugin_config
+from components.node_pool import NodeLogin, RdmaNodePoolArgs
+from components.plugin_config import validate_plugin_config
 from components.security import ClusterSecurityGroupArgs
 
-CLUSTER_SPECS = ("ack.pro.small", "ack.standard")
-MIN_TEST_NODES = 2
-MAX_POOL_SIZE = 1000
-_NAME_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-_POOL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_ACR_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,29}$")
-_REGISTRY_HOST = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+(:\d+)?$")
-_INSTANCE_ID = re.compile(r"^i-[a-z0-9]+$")
-_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,127}$")
-# As `make image` accepts for the source label: a URL someone elsewhere can fetch from, not a local path.
-_SOURCE_URL = re.compile(r"^(https?://|ssh://|git@)\S+$")
-_PRIVATE_RANGES = tuple(
-    ipaddress.IPv4Network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
-)
+MAX_LISTED_PROBLEMS = 12
+"""Problems spelt out in the message; the rest are counted (the message never grows with the input)."""
+_WHOLE_NUMBER = re.compile(r"^-?\d{1,18}$")
+# What a nested list of entries is called in "is not a ... field".
+_ENTRY_KINDS: dict[str, tuple[str, type[BaseModel]]] = {
+    "nodePools": ("node pool", NodePoolEntry),
+    "addons": ("addon", AddonEntry),
+}
 
 
 class StackConfigError(pulumi.RunError):
@@ -63,7 +60,11 @@ class StackConfigError(pulumi.RunError):
         self.stack = stack
         self.problems = tuple(problems)
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
-        listed = " ".join(f"({index}) {problem}" for index, problem in enumerate(problems, start=1))
+        listed = " ".join(
+            f"({index}) {problem}" for index, problem in enumerate(problems[:MAX_LISTED_PROBLEMS], start=1)
+        )
+        if len(problems) > MAX_LISTED_PROBLEMS:
+            listed += f" (and {len(problems) - MAX_LISTED_PROBLEMS} more of the same kinds)"
         super().__init__(
             f"Stack config of stack '{stack}' is invalid, nothing was declared ({count}): {listed} "
             f"Fix the keys in stacks/Pulumi.{stack}.yaml or with `pulumi config set`."
@@ -98,17 +99,56 @@ class StackConfig:
         return sum(pool.node_count for pool in self.node_pools)
 
 
+# -- reading what the CLI handed over ---------------------------------------------------------------------
+def given_config() -> dict[str, object]:
+    """Every config key the program was given, qualified, with its value as handed over.
+
+    The Python language host puts the stack's whole config map into ``PULUMI_CONFIG`` and the secret keys
+    into ``PULUMI_CONFIG_SECRET_KEYS``, and its exec script loads both with ``set_all_config`` before the
+    program runs (pulumi/pulumi ``sdk/python/cmd/pulumi-language-python/main.go`` line 1674,
+    ``sdk/python/cmd/pulumi-language-python-exec`` lines 103-110, commit 1b59498); the mock engine's runs
+    load them the same way.
+    """
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
 def read_stack_config() -> StackConfig:
-    """Read this stack's config through ``pulumi.Config`` and validate it; raises StackConfigError."""
-    config = pulumi.Config(PROJECT)
-    plain = {
-        key.name: value for key in KEYS if not key.secret and (value := config.get(key.name)) is not None
-    }
-    secrets = {
-        key.name: secret for key in KEYS if key.secret and (secret := config.get_secret(key.name)) is not None
-    }
-    region = pulumi.Config("alicloud").get("region")
-    return parse_stack_config(plain, secrets, stack=pulumi.get_stack(), region=region)
+    """Read this stack's config as the CLI handed it over and validate it; raises StackConfigError.
+
+    Besides the schema's checks, refuses what ``pulumi.Config`` would pass over in silence: keys of the
+    ``ack-rdma`` namespace the program does not know (a misspelt key would otherwise leave its default in
+    place), plaintext values for keys that must be secret, and keys without a value (``null``).
+    """
+    given = given_config()
+    prefix = f"{PROJECT}:"
+    plain: dict[str, str] = {}
+    secrets: dict[str, pulumi.Output[str]] = {}
+    problems: list[str] = []
+    for qualified, value in sorted(given.items()):
+        if not qualified.startswith(prefix):
+            continue
+        name = qualified[len(prefix) :]
+        known = KEYS_BY_NAME.get(name)
+        if known is not None and known.secret:
+            if not runtime_config.is_config_secret(qualified):
+                problems.append(
+                    f"{qualified} is stored in plaintext but must be secret; remove it from the stack file "
+                    f"and set it with `pulumi config set --secret {qualified}`."
+                )
+            elif value is not None:
+                secrets[name] = pulumi.Output.secret(str(value))
+        elif value is not None:
+            plain[name] = str(value)
+        else:
+            plain[name] = "null"
+    region = given.get("alicloud:region")
+    return parse_stack_config(
+        plain,
+        secrets,
+        stack=pulumi.get_stack(),
+        region=str(region) if region is not None else None,
+        problems=problems,
+    )
 
 
 def parse_stack_config(
@@ -117,555 +157,252 @@ def parse_stack_config(
     *,
     stack: str,
     region: str | None,
+    problems: list[str] | None = None,
 ) -> StackConfig:
-    """Validate raw config values (strings, structured ones as JSON, as Pulumi hands them over)."""
-    return _Parser(plain, secrets, stack).parse(region)
-
-
-def _network(text: str) -> ipaddress.IPv4Network | None:
-    try:
-        return ipaddress.IPv4Network(text, strict=True) if "/" in text else None
-    except ValueError:
-        return None
-
-
-class _Parser:
-    def __init__(
-        self, plain: Mapping[str, str], secrets: Mapping[str, pulumi.Output[str]], stack: str
-    ) -> None:
-        self.plain = plain
-        self.secrets = secrets
-        self.stack = stack
-        self.problems: list[str] = []
-        self.vpc_network: ipaddress.IPv4Network | None = None
-
-    # -- reporting and typed reading --------------------------------------------------------------------
-    def problem(self, key: str, text: str) -> None:
-        self.problems.append(f"{PROJECT}:{key} {text}")
-
-    def value(self, name: str) -> Any:
-        """The key's value decoded by its declared type; its default (or None) when unset or malformed."""
-        key = KEYS_BY_NAME[name]
-        raw = self.plain.get(name)
-        if raw is None:
-            return key.default
-        decoded = self._decode(name, key.type, raw)
+    """Validate raw config values (strings, structured ones as JSON, as Pulumi hands them over) by name
+    within the namespace; ``problems`` are found earlier and reported with the schema's."""
+    found = list(problems or ())
+    if not region:
+        found.append(
+            "alicloud:region is not set; set it with `pulumi config set alicloud:region cn-shanghai` "
+            "(or the region of your RDMA capacity)."
+        )
+    data: dict[str, object] = {}
+    for name, raw in plain.items():
+        declared = KEYS_BY_NAME.get(name)
+        if declared is not None and declared.secret:
+            found.append(
+                f"{PROJECT}:{name} is stored in plaintext but must be secret; set it with "
+                f"`pulumi config set --secret {PROJECT}:{name}`."
+            )
+            continue
+        decoded = _decode(declared.type if declared else "string", raw)
         if decoded is None:
-            return key.default
-        if key.type == "array" and key.items is not None:
-            wanted = str if key.items == "string" else dict
-            if not all(isinstance(item, wanted) for item in decoded):
-                self.problem(name, f"must be a list of {key.items}s; fix its items.")
-                return key.default
-        return decoded
+            found.append(
+                f"{PROJECT}:{name} has no value (null); give it one or leave the key out to take its default."
+            )
+            continue
+        data[name] = decoded
+    data.update(secrets)
+    try:
+        model = StackConfigModel.model_validate(data)
+    except ValidationError as error:
+        found.extend(_problem(detail) for detail in error.errors(include_url=False))
+        raise StackConfigError(stack, found) from None
+    if found:
+        raise StackConfigError(stack, found)
+    return _build(model, stack, region or "", test_image_given=bool(plain.get("testPodImage")))
 
-    def _decode(self, name: str, type_: str, raw: str) -> Any:
-        if type_ in ("string", "boolean", "integer"):
-            return self._decode_scalar(name, type_, raw)
+
+def _decode(type_: ConfigType, raw: str) -> object:
+    """A value as the CLI hands it over (a string; structured values as JSON) in its declared type.
+
+    What does not decode stays the string it was, and the schema's strict types then name the key and what
+    it must be. ``None`` for a null.
+    """
+    if raw == "null":
+        return None
+    if type_ == "boolean":
+        # pulumi.Config.get_bool's spellings (pulumi/config.py ``_get_bool``).
+        return {"true": True, "True": True, "false": False, "False": False}.get(raw, raw)
+    if type_ == "integer":
+        return int(raw) if _WHOLE_NUMBER.match(raw) else raw
+    if type_ in ("array", "object"):
         try:
-            decoded = json.loads(raw)
-        except json.JSONDecodeError:
-            decoded = None
-        expected = list if type_ == "array" else dict
-        if not isinstance(decoded, expected):
-            shape = "a YAML list" if type_ == "array" else "a YAML mapping"
-            self.problem(name, f"must be {shape} in the stack file, not {raw!r}.")
-            return None
-        return decoded
-
-    def _decode_scalar(self, name: str, type_: str, raw: str) -> Any:
-        if type_ == "string":
+            return json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
             return raw
-        if type_ == "boolean":
-            if raw.lower() in ("true", "false"):
-                return raw.lower() == "true"
-            self.problem(name, f"must be true or false, not {raw!r}.")
-            return None
-        if type_ == "integer":
-            try:
-                return int(raw)
-            except ValueError:
-                self.problem(name, f"must be a whole number, not {raw!r}.")
-                return None
-        raise ValueError(f"no scalar config type {type_}")
-
-    # -- the whole config -------------------------------------------------------------------------------
-    def parse(self, region: str | None) -> StackConfig:
-        if not region:
-            self.problems.append(
-                "alicloud:region is not set; set it with `pulumi config set alicloud:region cn-shanghai` "
-                "(or the region of your SCC capacity)."
-            )
-        name_prefix = self.value("namePrefix")
-        if not _NAME_PREFIX.match(name_prefix):
-            self.problem(
-                "namePrefix",
-                f"{name_prefix!r} is not usable in cloud names; use 2-40 lower-case letters, digits and "
-                "hyphens, starting with a letter.",
-            )
-        tags = {"project": PROJECT, "stack": self.stack}
-        node_pools = self.node_pools()
-        network = self.network(name_prefix, tags, node_pools)
-        security = ClusterSecurityGroupArgs(
-            name_prefix=name_prefix,
-            ssh_cidrs=self.ingress_cidrs("sshIngressCidrs"),
-            api_server_cidrs=self.ingress_cidrs("apiServerIngressCidrs"),
-            tags=tags,
-        )
-        cluster = self.cluster(name_prefix, tags)
-        login = self.login()
-        plugin_json, resource_names = self.plugin_config()
-        images, plugin_image, tools_image, pull_secret = self.images(region or "")
-        tolerations = tuple(
-            dict.fromkeys(
-                tuple(sorted(pool.taint.toleration().items()))
-                for pool in node_pools
-                if pool.taint is not None
-            )
-        )
-        toleration_maps = tuple(dict(toleration) for toleration in tolerations)
-        test_namespace = self.value("testPodNamespace")
-        if not _DNS_LABEL.match(test_namespace):
-            self.problem("testPodNamespace", f"{test_namespace!r} is not a namespace name; use a DNS label.")
-        elif test_namespace in _SYSTEM_NAMESPACES:
-            self.problem(
-                "testPodNamespace",
-                f"{test_namespace!r} is one of Kubernetes' own namespaces; the program creates (and on "
-                "destroy deletes) the test namespace, so give it a name of its own such as "
-                f"{defaults.TEST_POD_NAMESPACE!r}.",
-            )
-        test_pods_enabled = bool(self.value("testPods"))
-        test_host_network = bool(self.value("testPodHostNetwork"))
-        node_count = sum(pool.node_count for pool in node_pools)
-        if test_pods_enabled and node_pools and node_count < MIN_TEST_NODES:
-            self.problem(
-                "testPods",
-                f"needs at least {MIN_TEST_NODES} RDMA nodes (the two pods must land on different nodes), "
-                f"but the node pools hold {node_count}; raise ack-rdma:desiredSize or turn testPods off.",
-            )
-        metrics_port = self.value("pluginMetricsPort")
-        if not 1024 <= metrics_port <= 65535 or metrics_port in (10248, 10249, 10250, 10255, 10256):
-            self.problem(
-                "pluginMetricsPort",
-                f"{metrics_port} cannot be used on the node; pick a free port in 1024-65535 that is not one "
-                "of kubelet's or kube-proxy's (10248-10256).",
-            )
-        check_min_gbits = self.value("checkMinGbits")
-        if check_min_gbits <= 0:
-            self.problem(
-                "checkMinGbits",
-                f"{check_min_gbits} is not a bandwidth ack-rdma-check can expect; give a positive number of "
-                f"Gbit/s, e.g. {defaults.CHECK_MIN_GBITS} for SCC ecs.scch5 RoCE (about 46 Gbit/s).",
-            )
-        if self.problems:
-            raise StackConfigError(self.stack, self.problems)
-        pull_secrets = (pull_secret.secret_name,) if pull_secret else ()
-        device_plugin = RdmaDevicePluginArgs(
-            spec=DevicePluginSpec(
-                namespace=defaults.PLUGIN_NAMESPACE,
-                config_json=plugin_json,
-                image=plugin_image,
-                tolerations=toleration_maps,
-                metrics_port=metrics_port,
-                image_pull_secrets=pull_secrets,
-            ),
-            resource_names=resource_names,
-            pull_secret=pull_secret,
-            pull_secret_namespaces=(test_namespace,),
-        )
-        test_pods = TestPodSpec(
-            namespace=test_namespace,
-            image=tools_image,
-            resource_name=resource_names[0],
-            host_network=test_host_network,
-            tolerations=toleration_maps,
-            image_pull_secrets=pull_secrets,
-        )
-        return StackConfig(
-            stack=self.stack,
-            region=region or "",
-            name_prefix=name_prefix,
-            tags=tags,
-            network=network,
-            security=security,
-            cluster=cluster,
-            node_pools=tuple(node_pools),
-            login=login,
-            images=images,
-            device_plugin=device_plugin,
-            test_pods=test_pods,
-            test_pods_enabled=test_pods_enabled,
-            test_pods_use_built_image=images is not None and self.plain.get("testPodImage") is None,
-            check_min_gbits=check_min_gbits,
-        )
-
-    # -- network and cluster ----------------------------------------------------------------------------
-    def cidr(self, name: str) -> ipaddress.IPv4Network | None:
-        text = self.value(name)
-        network = _network(text)
-        if network is None:
-            self.problem(
-                name, f"{text!r} is not a CIDR block; write it as network/prefix with no host bits set."
-            )
-        return network
-
-    def network(
-        self, name_prefix: str, tags: Mapping[str, str], node_pools: list[RdmaNodePoolArgs]
-    ) -> NetworkArgs:
-        vpc = self.cidr("vpcCidr")
-        vswitch = self.cidr("vswitchCidr")
-        if vpc is not None and not any(vpc.subnet_of(private) for private in _PRIVATE_RANGES):
-            self.problem(
-                "vpcCidr", f"{vpc} is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16; pick one."
-            )
-        if vpc is not None and vswitch is not None and not vswitch.subnet_of(vpc):
-            self.problem(
-                "vswitchCidr", f"{vswitch} lies outside the VPC ({vpc}); pick a range inside vpcCidr."
-            )
-        zone_id = self.value("zoneId") or None
-        first_types = node_pools[0].instance_types if node_pools else ()
-        self.vpc_network = vpc
-        return NetworkArgs(
-            name_prefix=name_prefix,
-            vpc_cidr=str(vpc or defaults.VPC_CIDR),
-            vswitch_cidr=str(vswitch or defaults.VSWITCH_CIDR),
-            zone_id=zone_id,
-            zone_instance_type=first_types[0] if first_types else defaults.INSTANCE_TYPES[0],
-            tags=tags,
-        )
-
-    def cluster(self, name_prefix: str, tags: Mapping[str, str]) -> AckClusterArgs:
-        ranges = {"vpcCidr": self.vpc_network}
-        for name in ("podCidr", "serviceCidr"):
-            ranges[name] = self.cidr(name)
-        names = list(ranges)
-        for index, first in enumerate(names):
-            for second in names[index + 1 :]:
-                a, b = ranges[first], ranges[second]
-                if a is not None and b is not None and a.overlaps(b):
-                    self.problem(
-                        second,
-                        f"{b} overlaps {PROJECT}:{first} ({a}); the VPC, pod and service ranges must not "
-                        "overlap, so pick a disjoint range.",
-                    )
-        cluster_spec = self.value("clusterSpec")
-        if cluster_spec not in CLUSTER_SPECS:
-            self.problem(
-                "clusterSpec", f"{cluster_spec!r} is not an ACK edition; use one of {list(CLUSTER_SPECS)}."
-            )
-        minutes = self.value("kubeconfigDurationMinutes")
-        low, high = defaults.KUBECONFIG_DURATION_RANGE
-        if not low <= minutes <= high:
-            self.problem(
-                "kubeconfigDurationMinutes", f"{minutes} is outside {low}-{high}; ACK accepts that range."
-            )
-        return AckClusterArgs(
-            name_prefix=name_prefix,
-            cluster_spec=cluster_spec,
-            kubernetes_version=self.value("kubernetesVersion") or None,
-            pod_cidr=str(ranges["podCidr"] or defaults.POD_CIDR),
-            service_cidr=str(ranges["serviceCidr"] or defaults.SERVICE_CIDR),
-            new_nat_gateway=self.value("newNatGateway"),
-            api_server_internet=self.value("apiServerInternet"),
-            deletion_protection=self.value("deletionProtection"),
-            addons=self.addons(),
-            kubeconfig_duration_minutes=minutes,
-            tags=tags,
-        )
-
-    def addons(self) -> tuple[AddonSpec, ...]:
-        addons: list[AddonSpec] = []
-        for index, entry in enumerate(self.value("addons")):
-            where = f"addons[{index}]"
-            unknown = sorted(set(entry) - {"name", "config", "version", "disabled"})
-            if unknown:
-                self.problem(
-                    where, f"has unknown fields {unknown}; an addon takes name, config, version, disabled."
-                )
-            name, config, version = entry.get("name"), entry.get("config"), entry.get("version")
-            if not isinstance(name, str) or not name:
-                self.problem(f"{where}.name", "is missing; give the ACK addon name, e.g. flannel.")
-                continue
-            if isinstance(config, dict):
-                config = json.dumps(config, sort_keys=True)
-            if config is not None and not isinstance(config, str):
-                self.problem(f"{where}.config", "must be a JSON string or a mapping.")
-                continue
-            addons.append(
-                AddonSpec(
-                    name,
-                    config,
-                    None if version is None else str(version),
-                    bool(entry.get("disabled", False)),
-                )
-            )
-        return tuple(addons)
-
-    def ingress_cidrs(self, name: str) -> tuple[str, ...]:
-        cidrs: list[str] = []
-        for index, text in enumerate(self.value(name)):
-            network = _network(text)
-            if network is None:
-                self.problem(
-                    f"{name}[{index}]",
-                    f"{text!r} is not a CIDR block; write network/prefix, e.g. 203.0.113.7/32 for one "
-                    "address.",
-                )
-            else:
-                cidrs.append(str(network))
-        return tuple(cidrs)
-
-    # -- node pools and login ---------------------------------------------------------------------------
-    def node_pools(self) -> list[RdmaNodePoolArgs]:
-        entries = self.value("nodePools")
-        if not entries:
-            return [self.node_pool("", {})]
-        pools = [self.node_pool(f"nodePools[{index}].", entry) for index, entry in enumerate(entries)]
-        seen: set[str] = set()
-        for index, pool in enumerate(pools):
-            if pool.name in seen:
-                self.problem(
-                    f"nodePools[{index}].name", f"{pool.name!r} is used twice; pool names must be unique."
-                )
-            seen.add(pool.name)
-        return pools
-
-    def node_pool(self, where: str, entry: Mapping[str, Any]) -> RdmaNodePoolArgs:
-        """One pool from a nodePools entry (``where`` = ``nodePools[i].``) or from the single-pool keys."""
-        for unknown in sorted(set(entry) - set(NODE_POOL_FIELDS)):
-            close = difflib.get_close_matches(unknown, NODE_POOL_FIELDS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"use one of {list(NODE_POOL_FIELDS)}."
-            self.problem(f"{where}{unknown}", f"is not a node pool field; {hint}")
-        pool = _PoolReader(self, where, entry)
-        name = pool.get("name", str)
-        if not _POOL_NAME.match(name):
-            self.problem(pool.key("name"), f"{name!r} is not a node pool name; use letters, digits, - and _.")
-        instance_types = pool.get("instanceTypes", list)
-        if not instance_types or not all(
-            isinstance(item, str) and item.startswith("ecs.") for item in instance_types
-        ):
-            self.problem(
-                pool.key("instanceTypes"),
-                f"must list at least one ECS instance type such as {defaults.INSTANCE_TYPES[0]!r}, in "
-                f"purchase priority; got {instance_types!r}.",
-            )
-        desired_size = pool.get("desiredSize", int)
-        if not 0 <= desired_size <= MAX_POOL_SIZE:
-            self.problem(
-                pool.key("desiredSize"), f"{desired_size} is outside 0-{MAX_POOL_SIZE}; pick a size in it."
-            )
-        existing = pool.get("existingInstances", list)
-        if not all(isinstance(item, str) and _INSTANCE_ID.match(item) for item in existing):
-            self.problem(
-                pool.key("existingInstances"),
-                f"must list ECS instance ids like 'i-uf6...'; got {existing!r}.",
-            )
-        if where and existing and "desiredSize" in entry:
-            self.problem(
-                pool.key("desiredSize"),
-                "cannot be combined with existingInstances in one pool (the pool attaches those instances); "
-                "drop one of them.",
-            )
-        labels = pool.get("labels", dict)
-        self.check_labels(pool.key("labels"), labels)
-        taint_text = pool.get("taint", str)
-        disk_size = pool.get("systemDiskSize", int)
-        if not 40 <= disk_size <= 2048:
-            self.problem(
-                pool.key("systemDiskSize"), f"{disk_size} GiB is outside 40-2048; pick a size in it."
-            )
-        return RdmaNodePoolArgs(
-            name=name,
-            instance_types=tuple(str(item) for item in instance_types),
-            desired_size=desired_size,
-            labels={str(k): str(v) for k, v in labels.items()},
-            taint=self.taint(pool.key("taint"), taint_text) if taint_text else None,
-            deployment_set=bool(pool.get("deploymentSet", bool)),
-            existing_instances=tuple(str(item) for item in existing),
-            system_disk_category=pool.get("systemDiskCategory", str),
-            system_disk_size=disk_size,
-        )
-
-    def check_labels(self, key: str, labels: Mapping[str, object]) -> None:
-        for name, value in labels.items():
-            prefix, _, short = name.rpartition("/")
-            if not _LABEL_NAME.match(short) or (prefix and not _DNS_SUBDOMAIN.match(prefix)):
-                self.problem(key, f"label key {name!r} is not a Kubernetes label key; use [prefix/]name.")
-            if not isinstance(value, str) or not _LABEL_VALUE.match(value):
-                self.problem(
-                    key, f"label {name!r} has value {value!r}; use a string of at most 63 label characters."
-                )
-
-    def taint(self, key: str, text: str) -> Taint | None:
-        body, _, effect = text.rpartition(":")
-        taint_key, _, value = body.partition("=")
-        if effect not in TAINT_EFFECTS or not taint_key or not _LABEL_VALUE.match(value):
-            self.problem(
-                key,
-                f"{text!r} is not a taint; write key=value:Effect or key:Effect with Effect one of "
-                f"{list(TAINT_EFFECTS)}.",
-            )
-            return None
-        return Taint(taint_key, effect, value)
-
-    def login(self) -> NodeLogin:
-        key_name = self.value("keyName") or None
-        password = self.secrets.get("nodePassword")
-        if (key_name is None) == (password is None):
-            self.problem(
-                "keyName",
-                "and ack-rdma:nodePassword: set exactly one, the name of an ECS key pair in the region "
-                "(`pulumi config set ack-rdma:keyName <pair>`) or a password "
-                "(`pulumi config set --secret ack-rdma:nodePassword`).",
-            )
-        return NodeLogin(key_name=key_name, password=password)
-
-    # -- device plugin and images -----------------------------------------------------------------------
-    def plugin_config(self) -> tuple[str, tuple[str, ...]]:
-        try:
-            validated = validate_plugin_config(self.value("pluginConfig"))
-        except ConfigError as error:
-            self.problem("pluginConfig", f"is rejected by the device plugin: {error}")
-            return "", (defaults.PLUGIN_RESOURCE_NAME,)
-        return validated.json_text, validated.resource_names
-
-    def image_ref(self, name: str) -> str | None:
-        ref = self.value(name)
-        if ref is None:
-            return None
-        first, _, rest = ref.partition("/")
-        if not rest or not ("." in first or ":" in first or first == "localhost"):
-            self.problem(
-                name,
-                f"{ref!r} lacks a registry host; write the full reference, e.g. "
-                "registry.cn-shanghai.aliyuncs.com/<namespace>/<repository>@sha256:<digest>.",
-            )
-        return str(ref)
-
-    def image_labels(self) -> tuple[str | None, str | None]:
-        """The revision and source for the OCI labels of the images the program builds, if configured."""
-        revision = self.value("imageRevision") or None
-        if revision is not None and not _REVISION.match(revision):
-            self.problem(
-                "imageRevision",
-                f"{revision!r} is not a source revision; give a commit id or tag (letters, digits, '.', '_', "
-                "'/', '+', '-').",
-            )
-        source = self.value("imageSource") or None
-        if source is not None and not _SOURCE_URL.match(source):
-            self.problem(
-                "imageSource",
-                f"{source!r} is not a repository URL; give one that starts with https://, ssh:// or git@.",
-            )
-        return revision, source
-
-    def images(self, region: str) -> tuple[PluginImagesArgs | None, str, str, PullSecretSource | None]:
-        """What to build (if anything), the plugin and test-pod image references, and a pull secret."""
-        prebuilt = self.image_ref("pluginImage")
-        test_image = self.image_ref("testPodImage")
-        if prebuilt is not None:
-            if test_image is None:
-                self.problem(
-                    "testPodImage",
-                    "is required when ack-rdma:pluginImage is set (nothing is built, so there is no tools "
-                    "image); set it to an image with perftest.",
-                )
-            return None, prebuilt, test_image or "", None
-        edition = self.value("registryEdition")
-        if edition not in REGISTRY_EDITIONS:
-            self.problem(
-                "registryEdition", f"{edition!r} is not an ACR edition; use one of {list(REGISTRY_EDITIONS)}."
-            )
-        host = self.value("registryHost")
-        instance_id = self.value("registryInstanceId")
-        username = self.value("registryUsername")
-        password = self.secrets.get("registryPassword")
-        if edition == ENTERPRISE:
-            if not instance_id:
-                self.problem(
-                    "registryInstanceId", "is required for registryEdition enterprise; give the cri-... id."
-                )
-            if not host:
-                self.problem(
-                    "registryHost",
-                    "is required for registryEdition enterprise; give the instance's domain, e.g. "
-                    "myreg-registry.cn-shanghai.cr.aliyuncs.com.",
-                )
-        if edition == PERSONAL:
-            host = host or personal_registry_host(region)
-            if not username or password is None:
-                self.problem(
-                    "registryUsername",
-                    "and ack-rdma:registryPassword are required for registryEdition personal; set the login "
-                    "and "
-                    "`pulumi config set --secret ack-rdma:registryPassword`.",
-                )
-        if host and not _REGISTRY_HOST.match(host):
-            self.problem(
-                "registryHost", f"{host!r} is not a registry host name; give a host such as the above."
-            )
-        namespace = self.value("registryNamespace")
-        if not _ACR_NAMESPACE.match(namespace):
-            self.problem(
-                "registryNamespace", f"{namespace!r} is not an ACR namespace; use 2-30 lower-case characters."
-            )
-        version = self.value("imageVersion")
-        if not _IMAGE_TAG.match(version):
-            self.problem(
-                "imageVersion", f"{version!r} is not an image tag; use letters, digits, '.', '_', '-'."
-            )
-        revision, source = self.image_labels()
-        args = PluginImagesArgs(
-            edition=edition,
-            host=host or "",
-            namespace=namespace,
-            instance_id=instance_id,
-            username=username,
-            password=password,
-            version=version,
-            revision=revision,
-            source=source,
-        )
-        pull_secret = None
-        if edition == PERSONAL and username and password is not None:
-            # Personal Edition instances created after 2024-09-08 serve ACK pulls only with credentials.
-            pull_secret = PullSecretSource(host=args.host, username=username, password=password)
-        tools_image = test_image or args.tag(args.tools_repository)
-        return args, args.tag(args.plugin_repository), tools_image, pull_secret
+    return raw
 
 
-# A nodePools entry field -> the single-pool key that is its default.
-_POOL_DEFAULT_KEYS = {
-    "name": "nodePoolName",
-    "instanceTypes": "instanceTypes",
-    "desiredSize": "desiredSize",
-    "labels": "nodeLabels",
-    "taint": "nodeTaint",
-    "deploymentSet": "deploymentSet",
-    "existingInstances": "existingInstances",
-    "systemDiskCategory": "systemDiskCategory",
-    "systemDiskSize": "systemDiskSize",
+# -- pydantic's errors as problems --------------------------------------------------------------------------
+# A default that is validated reports the field's Python name, a given value its alias: both become the key.
+_ALIASES = {
+    name: field.alias or name
+    for model in (StackConfigModel, NodePoolEntry, AddonEntry)
+    for name, field in model.model_fields.items()
 }
 
 
-class _PoolReader:
-    """Fields of one pool: from its nodePools entry if given there, else from the single-pool key."""
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        name = _ALIASES.get(part, part) if isinstance(part, str) else part
+        text += f"[{name}]" if isinstance(name, int) else (f".{name}" if text else name)
+    return text
 
-    def __init__(self, parser: _Parser, where: str, entry: Mapping[str, Any]) -> None:
-        self.parser = parser
-        self.where = where
-        self.entry = entry
 
-    def key(self, field: str) -> str:
-        return f"{self.where}{field}" if self.where else _POOL_DEFAULT_KEYS[field]
+def _problem(detail: ErrorDetails) -> str:
+    loc = tuple(detail["loc"])
+    key = _key_of(loc)
+    context = detail.get("ctx") or {}
+    value = detail.get("input")
+    kind = detail["type"]
+    if kind == "stack_config":
+        target = context.get("key") or "{key}"
+        return f"{PROJECT}:{str(target).replace('{key}', key)} {context['problem']}"
+    text = {
+        "bool_type": f"must be true or false, not {shown(value)}.",
+        "int_type": f"must be a whole number, not {shown(value)}.",
+        "string_type": f"must be a string, not {shown(value)}.",
+        "list_type": f"must be a YAML list in the stack file, not {shown(value)}.",
+        "dict_type": f"must be a YAML mapping in the stack file, not {shown(value)}.",
+        "model_type": f"must be a YAML mapping in the stack file, not {shown(value)}.",
+        "model_attributes_type": f"must be a YAML mapping in the stack file, not {shown(value)}.",
+    }.get(kind)
+    if kind == "extra_forbidden":
+        text = _unknown_key(loc)
+    if text is None:
+        text = f"is invalid: {detail['msg']}."
+    return f"{PROJECT}:{key} {text}"
 
-    def get(self, field: str, kind: type) -> Any:
-        if field in self.entry:
-            value = self.entry[field]
-            # bool is an int in Python, but not a size.
-            if isinstance(value, kind) and not (isinstance(value, bool) and kind is int):
-                return value
-            self.parser.problem(
-                self.key(field), f"has the wrong type; give it like {PROJECT}:{_POOL_DEFAULT_KEYS[field]}."
+
+def _unknown_key(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[-1])
+    if len(loc) == 1:
+        return f"is not a config key of this program; {did_you_mean(name, key_names())}"
+    kind, model = _ENTRY_KINDS[str(loc[0])]
+    fields = [field.alias or field_name for field_name, field in model.model_fields.items()]
+    return f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} field; {did_you_mean(name, fields)}"
+
+
+# -- the typed component args -------------------------------------------------------------------------------
+def _pool(entry: NodePoolEntry, model: StackConfigModel) -> RdmaNodePoolArgs:
+    def pick(field: str) -> Any:
+        value = getattr(entry, field)
+        return value if value is not None else getattr(model, _snake(POOL_FIELD_DEFAULT_KEYS[field]))
+
+    taint_text: str = pick("taint")
+    existing: list[str] = pick("existing_instances")
+    return RdmaNodePoolArgs(
+        name=pick("name"),
+        instance_types=tuple(pick("instance_types")),
+        desired_size=pick("desired_size"),
+        labels=dict(pick("labels")),
+        taint=parse_taint(taint_text) if taint_text else None,
+        deployment_set=pick("deployment_set"),
+        existing_instances=tuple(existing),
+        system_disk_category=pick("system_disk_category"),
+        system_disk_size=pick("system_disk_size"),
+    )
+
+
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", camel).lower()
+
+
+def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given: bool) -> StackConfig:
+    tags = {"project": PROJECT, "stack": stack}
+    prefix = model.name_prefix
+    node_pools = tuple(_pool(entry, model) for entry in (model.node_pools or [NodePoolEntry()]))
+    first_types = node_pools[0].instance_types
+    network = NetworkArgs(
+        name_prefix=prefix,
+        vpc_cidr=model.vpc_cidr,
+        vswitch_cidr=model.vswitch_cidr,
+        zone_id=model.zone_id or None,
+        zone_instance_type=first_types[0],
+        tags=tags,
+    )
+    security = ClusterSecurityGroupArgs(
+        name_prefix=prefix,
+        ssh_cidrs=tuple(model.ssh_ingress_cidrs),
+        api_server_cidrs=tuple(model.api_server_ingress_cidrs),
+        tags=tags,
+    )
+    cluster = AckClusterArgs(
+        name_prefix=prefix,
+        cluster_spec=model.cluster_spec,
+        kubernetes_version=model.kubernetes_version or None,
+        pod_cidr=model.pod_cidr,
+        service_cidr=model.service_cidr,
+        new_nat_gateway=model.new_nat_gateway,
+        api_server_internet=model.api_server_internet,
+        deletion_protection=model.deletion_protection,
+        addons=tuple(
+            AddonSpec(
+                addon.name,
+                json.dumps(addon.config, sort_keys=True) if isinstance(addon.config, dict) else addon.config,
+                addon.version,
+                addon.disabled,
             )
-        return self.parser.value(_POOL_DEFAULT_KEYS[field])
+            for addon in model.addons
+        ),
+        kubeconfig_duration_minutes=model.kubeconfig_duration_minutes,
+        tags=tags,
+    )
+    login = NodeLogin(key_name=model.key_name or None, password=model.node_password)
+    plugin = validate_plugin_config(model.plugin_config)
+    images, plugin_image, tools_image, pull_secret = _images(model, region)
+    tolerations = tuple(
+        dict(toleration)
+        for toleration in dict.fromkeys(
+            tuple(sorted(pool.taint.toleration().items())) for pool in node_pools if pool.taint is not None
+        )
+    )
+    pull_secrets = (pull_secret.secret_name,) if pull_secret else ()
+    device_plugin = RdmaDevicePluginArgs(
+        spec=DevicePluginSpec(
+            namespace=defaults.PLUGIN_NAMESPACE,
+            config_json=plugin.json_text,
+            image=plugin_image,
+            tolerations=tolerations,
+            metrics_port=model.plugin_metrics_port,
+            image_pull_secrets=pull_secrets,
+        ),
+        resource_names=plugin.resource_names,
+        pull_secret=pull_secret,
+        pull_secret_namespaces=(model.test_pod_namespace,),
+    )
+    test_pods = TestPodSpec(
+        namespace=model.test_pod_namespace,
+        image=tools_image,
+        resource_name=plugin.resource_names[0],
+        host_network=model.test_pod_host_network,
+        tolerations=tolerations,
+        image_pull_secrets=pull_secrets,
+    )
+    return StackConfig(
+        stack=stack,
+        region=region,
+        name_prefix=prefix,
+        tags=tags,
+        network=network,
+        security=security,
+        cluster=cluster,
+        node_pools=node_pools,
+        login=login,
+        images=images,
+        device_plugin=device_plugin,
+        test_pods=test_pods,
+        test_pods_enabled=model.test_pods,
+        test_pods_use_built_image=images is not None and not test_image_given,
+        check_min_gbits=model.check_min_gbits,
+    )
+
+
+def _images(
+    model: StackConfigModel, region: str
+) -> tuple[PluginImagesArgs | None, str, str, PullSecretSource | None]:
+    """What to build (if anything), the plugin and test-pod image references, and a pull secret."""
+    if model.plugin_image:
+        return None, model.plugin_image, model.test_pod_image, None
+    personal = model.registry_edition == PERSONAL
+    password = cast("pulumi.Output[str] | None", model.registry_password)
+    args = PluginImagesArgs(
+        edition=model.registry_edition,
+        host=model.registry_host or (personal_registry_host(region) if personal else ""),
+        namespace=model.registry_namespace,
+        instance_id=model.registry_instance_id or None,
+        username=model.registry_username or None,
+        password=password,
+        version=model.image_version,
+        revision=model.image_revision or None,
+        source=model.image_source or None,
+    )
+    pull_secret = None
+    if personal and model.registry_username and password is not None:
+        # Personal Edition instances created after 2024-09-08 serve ACK pulls only with credentials.
+        pull_secret = PullSecretSource(host=args.host, username=model.registry_username, password=password)
+    tools_image = model.test_pod_image or args.tag(args.tools_repository)
+    return args, args.tag(args.plugin_repository), tools_image, pull_secret

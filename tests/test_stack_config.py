@@ -258,3 +258,45 @@ def test_every_key_has_its_declared_type_checked() -> None:
             malformed: dict[str, Any] = {key.name: "{not" if key.type != "integer" else "2.5"}
             with pytest.raises(StackConfigError, match=key.qualified):
                 parse(**malformed)
+
+
+def test_a_misspelt_key_names_the_key_it_meant() -> None:
+    found = " ".join(problems(desiredSzie=3, nodeCont=2))
+    assert "ack-rdma:desiredSzie is not a config key of this program; did you mean 'desiredSize'?" in found
+    assert "ack-rdma:nodeCont is not a config key of this program;" in found
+
+
+def test_values_of_the_wrong_json_type_name_the_type() -> None:
+    found = " ".join(problems(desiredSize="2.5", nodeLabels=["a"], sshIngressCidrs=[1]))
+    assert "ack-rdma:desiredSize must be a whole number, not '2.5'." in found
+    assert "ack-rdma:nodeLabels must be a YAML mapping in the stack file" in found
+    assert "ack-rdma:sshIngressCidrs[0] must be a string, not 1." in found
+
+
+def test_a_long_value_is_shortened_in_the_error() -> None:
+    message = str(pytest.raises(StackConfigError, parse, namePrefix="x" * 20_000).value)
+    assert "ack-rdma:namePrefix 'xxxx" in message
+    assert "(20002 characters)" in message
+    assert len(message) < 400
+
+
+def test_the_message_stays_bounded_however_many_problems() -> None:
+    with pytest.raises(StackConfigError) as caught:
+        parse(**{f"unknownKey{index}": "x" * 1000 for index in range(500)})
+    assert len(caught.value.problems) == 500
+    message = str(caught.value)
+    assert "(and 488 more of the same kinds)" in message
+    assert len(message) < 4000
+
+
+def test_a_kubernetes_version_must_be_an_ack_version() -> None:
+    found = " ".join(problems(kubernetesVersion="banana"))
+    assert "ack-rdma:kubernetesVersion 'banana' is not an ACK Kubernetes version" in found
+    assert parse(kubernetesVersion="1.33.3-aliyun.1").cluster.kubernetes_version == "1.33.3-aliyun.1"
+    assert parse(kubernetesVersion="").cluster.kubernetes_version is None
+
+
+def test_a_secret_key_given_in_plaintext_is_refused() -> None:
+    found = " ".join(problems(nodePassword="hunter2", keyName=""))
+    assert "ack-rdma:nodePassword is stored in plaintext but must be secret" in found
+    assert "hunter2" not in found
