@@ -274,7 +274,9 @@ def test_values_of_the_wrong_json_type_name_the_type() -> None:
 
 
 def test_a_long_value_is_shortened_in_the_error() -> None:
-    message = str(pytest.raises(StackConfigError, parse, namePrefix="x" * 20_000).value)
+    with pytest.raises(StackConfigError) as caught:
+        parse(namePrefix="x" * 20_000)
+    message = str(caught.value)
     assert "ack-rdma:namePrefix 'xxxx" in message
     assert "(20002 characters)" in message
     assert len(message) < 400
@@ -282,7 +284,8 @@ def test_a_long_value_is_shortened_in_the_error() -> None:
 
 def test_the_message_stays_bounded_however_many_problems() -> None:
     with pytest.raises(StackConfigError) as caught:
-        parse(**{f"unknownKey{index}": "x" * 1000 for index in range(500)})
+        unknown: dict[str, Any] = {f"unknownKey{index}": "x" * 1000 for index in range(500)}
+        parse(**unknown)
     assert len(caught.value.problems) == 500
     message = str(caught.value)
     assert "(and 488 more of the same kinds)" in message
