@@ -21,7 +21,7 @@ _PROBE_SCRIPT = (
     'cd "$1" && exec grep -H . class/infiniband/*/node_type class/infiniband/*/ports/*/state'
     " class/infiniband/*/ports/*/link_layer class/infiniband/*/ports/*/gids/*"
     " class/infiniband/*/ports/*/gid_attrs/types/* class/infiniband/*/ports/*/gid_attrs/ndevs/*"
-    " class/infiniband/*/device/net/*/address 2>/dev/null"
+    " class/infiniband/*/device/net/*/address class/infiniband/*/device/vendor 2>/dev/null"
 )
 _LINE = re.compile(r"^class/infiniband/(?P<dev>[^/]+)/(?P<rest>[^:]+):(?P<value>.*)$")
 _PORT_FILE = re.compile(
@@ -68,6 +68,8 @@ class SysfsDevice:
     ports: dict[int, SysfsPort] = field(default_factory=dict)
     netdevs: list[str] = field(default_factory=list)
     """Netdevs of the device's PCI function visible in the reader's network namespace."""
+    vendor: str = ""
+    """The PCI function's vendor, ``0x1ded`` for Alibaba eRDMA."""
 
     @property
     def iwarp(self) -> bool:
@@ -99,6 +101,8 @@ def parse_probe(text: str) -> dict[str, SysfsDevice]:
         rest, value = match["rest"], match["value"].strip()
         if rest == "node_type":
             device.node_type = value
+        elif rest == "device/vendor":
+            device.vendor = value
         elif (netdev := _NETDEV_FILE.match(rest)) is not None:
             device.netdevs.append(netdev["netdev"])
         elif (port_file := _PORT_FILE.match(rest)) is not None:
@@ -141,6 +145,19 @@ def select_roce_v2(port: SysfsPort, netdev: str | None, where: str, host_network
         raise SetupError(f"{where}: no RoCE v2 GID on {netdev}; RoCE v2 GIDs exist on {', '.join(others)}")
     index, entry = min(on_netdev.items(), key=lambda item: (item[1].ipv4 is None, item[0]))
     return GidChoice(index=index, gid=entry.gid, netdev=netdev, ipv4=entry.ipv4)
+
+
+def select_ipv4(port: SysfsPort, ipv4: str, netdev: str, where: str) -> GidChoice:
+    """The RoCE v2 GID whose value is ``::ffff:<ipv4>``, the address ``netdev`` has in the pod."""
+    for index, entry in sorted(port.gids.items()):
+        if entry.type == ROCE_V2 and entry.ipv4 == ipv4:
+            return GidChoice(index=index, gid=entry.gid, netdev=entry.ndev or netdev, ipv4=ipv4)
+    mapped = sorted({entry.ipv4 for entry in port.gids.values() if entry.type == ROCE_V2 and entry.ipv4})
+    found = f"the port's IPv4 GIDs carry {', '.join(mapped[:4])}" if mapped else "the port has no IPv4 GID"
+    raise SetupError(
+        f"{where}: no RoCE v2 GID is ::ffff:{ipv4}, the IPv4 address of {netdev}; {found}: pass --netdev "
+        "with the RDMA device's own netdev, or check that the address on it is the one its GID carries"
+    )
 
 
 def _no_roce_v2_reason(port: SysfsPort, where: str, host_network: bool) -> str:

@@ -17,11 +17,13 @@ def argv(netdev: str) -> list[str]:
     return ["ip", "-4", "-o", "addr", "show", "dev", netdev]
 
 
-def first_ipv4(output: str, netdev: str, where: str) -> str:
+def first_ipv4(
+    output: str, netdev: str, where: str, purpose: str = "RDMA_CM needs to reach the server"
+) -> str:
     for line in output.splitlines():
         if "scope host" in line:
             continue
         match = _INET.search(line)
         if match is not None:
             return match.group(1)
-    raise SetupError(f"{where}: {netdev} has no IPv4 address, which RDMA_CM needs to reach the server")
+    raise SetupError(f"{where}: {netdev} has no IPv4 address, which {purpose}")

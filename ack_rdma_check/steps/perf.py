@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ack_rdma_check import erdma
 from ack_rdma_check.errors import SetupError
 from ack_rdma_check.perftest import (
     BandwidthReport,
@@ -16,7 +17,7 @@ from ack_rdma_check.perftest import (
     parse_bandwidth,
     parse_latency,
 )
-from ack_rdma_check.perftest_errors import diagnose
+from ack_rdma_check.perftest_errors import Diagnosis, diagnose
 from ack_rdma_check.steps.plan import RunPlan
 from ack_rdma_check.steps.rdma import run_in
 from ack_rdma_check.steps.record import StepLog
@@ -99,14 +100,14 @@ def _client_until_served(
         if diagnosis is None:
             raise SetupError(f"{client} exited {result.rc}: {last_line(result.output)!r}")
         if not diagnosis.retryable:
-            raise SetupError(diagnosis.reason(client))
+            raise SetupError(_reason(diagnosis, client, plan))
         ended = server.wait(timing.retry_interval)
         if ended is not None:
             raise SetupError(_server_failure(tool, plan, ended))
         if time.monotonic() >= deadline:
             raise SetupError(
                 f"server unreachable after {attempts} attempts in {timing.connect_timeout:g} s: "
-                + diagnosis.reason(f"{client} -> {plan.address}")
+                + _reason(diagnosis, f"{client} -> {plan.address}", plan)
             )
 
 
@@ -114,8 +115,19 @@ def _server_failure(tool: str, plan: RunPlan, ended: ExecResult) -> str:
     server = f"{tool} server in {plan.server.where}"
     diagnosis = diagnose(ended.output)
     if diagnosis is not None:
-        return diagnosis.reason(server)
+        return _reason(diagnosis, server, plan)
     return f"{server} exited {ended.rc} before the client connected: {last_line(ended.output)!r}"
+
+
+def _reason(diagnosis: Diagnosis, where: str, plan: RunPlan) -> str:
+    """perftest's failure and its generic fix, then what it means on the eRDMA driver mode in use."""
+    reason = diagnosis.reason(where)
+    mode = plan.server.erdma_mode
+    if mode is None:
+        return reason
+    gid_index = plan.server.gid.index if plan.server.gid else None
+    fix = erdma.failure_fix(diagnosis.failure, mode, plan.server.netdev, gid_index)
+    return reason if fix is None else f"{reason}; {fix}"
 
 
 def _attempts(count: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ack_rdma_check import netaddr
+from ack_rdma_check import erdma, netaddr
 from ack_rdma_check.errors import SetupError
 from ack_rdma_check.perftest import PerftestParams
 from ack_rdma_check.steps.rdma import Endpoint, run_in
@@ -38,12 +38,18 @@ def make_plan(
     """``params`` holds the shared flags (QPs, port, RDMA_CM wanted); device and GID index differ per side."""
     server, client = endpoints
     with log.step("Test plan") as note:
+        if server.erdma_mode and client.erdma_mode and server.erdma_mode != client.erdma_mode:
+            raise SetupError(
+                erdma.mixed_modes((server.where, server.erdma_mode), (client.where, client.erdma_mode))
+            )
         if server.iwarp != client.iwarp:
             raise SetupError(
                 f"{server.where} has an {_kind(server)} device but {client.where} an {_kind(client)} one"
             )
         use_cm = params.rdma_cm or server.iwarp
         if use_cm and not (server.pod.host_network and client.pod.host_network):
+            if server.erdma_mode == "default":
+                raise SetupError(erdma.pod_network_refusal(None, server.netdev))
             why = "iWARP connects through RDMA_CM" if server.iwarp else "--rdma-cm was given"
             raise SetupError(
                 f"{why}, and RDMA_CM cannot use the pod network's address: run host-network test pods "
@@ -84,6 +90,12 @@ def _side(params: PerftestParams, endpoint: Endpoint, use_cm: bool) -> PerftestP
 
 
 def _mode(server: Endpoint, use_cm: bool) -> str:
+    return (f"eRDMA driver mode {server.erdma_mode}: " if server.erdma_mode else "") + _transport(
+        server, use_cm
+    )
+
+
+def _transport(server: Endpoint, use_cm: bool) -> str:
     if server.iwarp:
         return f"iWARP through RDMA_CM (-R) over {server.netdev}"
     if use_cm:

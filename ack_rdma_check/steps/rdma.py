@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from ack_rdma_check import devinfo, gid, memlock
+from ack_rdma_check import devinfo, erdma, gid, memlock, netaddr
 from ack_rdma_check.errors import SetupError
 from ack_rdma_check.gid import GidChoice
 from ack_rdma_check.perftest import BW_MESSAGE_BYTES
@@ -37,6 +37,8 @@ class Endpoint:
     iwarp: bool = False
     gid: GidChoice | None = None
     netdev: str | None = None
+    erdma_mode: erdma.DriverMode | None = None
+    """The eRDMA driver mode of the device; None for other devices."""
 
     @property
     def where(self) -> str:
@@ -129,15 +131,52 @@ def _transport_and_gid(cluster: Cluster, endpoint: Endpoint, options: ProbeOptio
             f"{endpoint.where}: /sys/class/infiniband/{endpoint.device} is not visible in the pod"
         )
     iwarp = endpoint.iwarp or device.iwarp
+    endpoint = replace(endpoint, iwarp=iwarp, erdma_mode=erdma.driver_mode(device.vendor, iwarp))
+    if endpoint.erdma_mode == "compat":
+        return _erdma_compat_gid(cluster, endpoint, device, options)
     if iwarp or endpoint.link_layer != "Ethernet":
         netdev = options.netdev or device.netdev_of(endpoint.port)
         kind = (
             "iWARP (needs RDMA_CM, -R)" if iwarp else f"{endpoint.link_layer} (LID addressing, no GID index)"
         )
-        return replace(endpoint, iwarp=iwarp, netdev=netdev), f"{kind}, netdev {netdev or 'not visible'}"
-    port = device.ports.get(endpoint.port)
-    if port is None:
-        raise SetupError(f"{endpoint.where}: sysfs shows no port {endpoint.port} of {endpoint.device}")
+        mode = "eRDMA driver mode default: " if endpoint.erdma_mode else ""
+        return replace(endpoint, netdev=netdev), f"{mode}{kind}, netdev {netdev or 'not visible'}"
+    port = _port(device, endpoint)
     choice = gid.select_roce_v2(port, options.netdev, endpoint.where, endpoint.pod.host_network)
     detail = f"RoCE v2 GID index {choice.index} ({choice.gid}) on {choice.netdev}"
     return replace(endpoint, gid=choice, netdev=choice.netdev), detail
+
+
+def _port(device: gid.SysfsDevice, endpoint: Endpoint) -> gid.SysfsPort:
+    port = device.ports.get(endpoint.port)
+    if port is None:
+        raise SetupError(f"{endpoint.where}: sysfs shows no port {endpoint.port} of {endpoint.device}")
+    return port
+
+
+def _erdma_compat_gid(
+    cluster: Cluster, endpoint: Endpoint, device: gid.SysfsDevice, options: ProbeOptions
+) -> tuple[Endpoint, str]:
+    """The GID whose value is ``::ffff:<the ERI's IPv4>``: read from the ERI netdev where the pod sees it
+    (host network), else the IPv4 GID the kernel bound to the ERI (a pod on the pod network sees the
+    device's GID table but not the ERI netdev)."""
+    port = _port(device, endpoint)
+    eri = options.netdev or device.netdev_of(endpoint.port)
+    if eri is None:
+        raise SetupError(
+            f"{endpoint.where}: no GID of {endpoint.device} names its ERI netdev; pass --netdev with the ERI"
+        )
+    if endpoint.pod.host_network:
+        result = run_in(cluster, endpoint.pod, netaddr.argv(eri), options.exec_timeout)
+        purpose = "eRDMA compat mode needs to find its GID"
+        ipv4 = netaddr.first_ipv4(result.stdout, eri, endpoint.where, purpose)
+        choice = gid.select_ipv4(port, ipv4, eri, endpoint.where)
+        source = f"the address of {eri}"
+    else:
+        choice = gid.select_roce_v2(port, eri, endpoint.where, host_network=False)
+        source = f"the IPv4 GID of {eri}, which is outside the pod's network namespace"
+    detail = (
+        f"eRDMA driver mode compat: RoCE v2 GID index {choice.index} (::ffff:{choice.ipv4}, {source}), "
+        "out-of-band setup, no -R"
+    )
+    return replace(endpoint, gid=choice, netdev=eri), detail

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -569,41 +569,42 @@ def _add_eri(tree: FixtureTree, index: int, eri: Eri, *, compat: bool, umad: boo
     tree.add_hca(spec)
 
 
-def _erdma_host(
-    root: Path, *, devices: int, compat: bool, umad: bool = False, numa: bool = False
-) -> FixtureTree:
+def erdma_host(root: Path, eris: Sequence[Eri], *, compat: bool, umad: bool = False) -> FixtureTree:
+    """A host whose ERIs are `eris`, erdma_0 first, all in one driver mode."""
     tree = FixtureTree(root)
-    for index, eri in enumerate(ERIS[:devices]):
-        _add_eri(
-            tree, index, dataclasses.replace(eri, numa_node=index) if numa else eri, compat=compat, umad=umad
-        )
+    for index, eri in enumerate(eris):
+        _add_eri(tree, index, eri, compat=compat, umad=umad)
     return tree
+
+
+def _one_per_numa_node(eris: Sequence[Eri]) -> list[Eri]:
+    return [dataclasses.replace(eri, numa_node=index) for index, eri in enumerate(eris)]
 
 
 def erdma(root: Path) -> FixtureTree:
     """A g8i-class VM with one ERI in driver mode `default` (iWARP): erdma_0 on the primary ENI eth0."""
-    return _erdma_host(root, devices=1, compat=False)
+    return erdma_host(root, ERIS[:1], compat=False)
 
 
 def erdma_two(root: Path) -> FixtureTree:
     """Two ERIs in mode `default`, one per NUMA node: erdma_0 on eth0 (node 0), erdma_1 on eth1 (node 1)."""
-    return _erdma_host(root, devices=2, compat=False, numa=True)
+    return erdma_host(root, _one_per_numa_node(ERIS), compat=False)
 
 
 def erdma_compat(root: Path) -> FixtureTree:
     """One ERI in driver mode `compat` (RoCE v2 GIDs, IPv4 GID at index 1), no umad."""
-    return _erdma_host(root, devices=1, compat=True)
+    return erdma_host(root, ERIS[:1], compat=True)
 
 
 def erdma_compat_umad(root: Path) -> FixtureTree:
     """One ERI in mode `compat` whose driver registers a MAD agent: umad0 (no issm: RoCE has no SMI)."""
-    return _erdma_host(root, devices=1, compat=True, umad=True)
+    return erdma_host(root, ERIS[:1], compat=True, umad=True)
 
 
 def erdma_compat_two(root: Path) -> FixtureTree:
     """Two ERIs in mode `compat`, one per NUMA node; eth1 also has a global IPv6 address, added first, so
     erdma_1's IPv4 GID sits at index 2 where erdma_0's is at 1."""
-    return _erdma_host(root, devices=2, compat=True, numa=True)
+    return erdma_host(root, _one_per_numa_node(ERIS), compat=True)
 
 
 def irdma(root: Path) -> FixtureTree:

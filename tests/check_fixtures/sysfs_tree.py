@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sysfs_fixture import GID_IB_ROCE_V1, GID_ROCE_V2, ZERO_GID, ipv4_mapped_gid
+
 GID_TABLE_SIZE = 256
-ZERO_GID = "0000:0000:0000:0000:0000:0000:0000:0000"
-ROCE_V1 = "IB/RoCE v1"
-ROCE_V2 = "RoCE v2"
+ROCE_V1 = GID_IB_ROCE_V1
+ROCE_V2 = GID_ROCE_V2
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,6 @@ class Gid:
     gid: str
     type: str
     ndev: str
-
-
-def ipv4_mapped_gid(ipv4: str) -> str:
-    octets = [int(part) for part in ipv4.split(".")]
-    return f"0000:0000:0000:0000:0000:ffff:{octets[0]:02x}{octets[1]:02x}:{octets[2]:02x}{octets[3]:02x}"
 
 
 def roce_gids(ipv4: str, link_local: str, ndev: str, first_index: int = 0) -> list[Gid]:
