@@ -413,18 +413,23 @@ def sriov_cx5(root: Path) -> FixtureTree:
     return tree
 
 
-def _virtio_eth0(tree: FixtureTree) -> None:
-    virtio = PciSpec(
-        "0000:00:05.0",
+def _vm_function(address: str, vendor_device: tuple[str, str], driver: str, numa_node: int) -> PciSpec:
+    """A PCI function on a VM's root bus whose subsystem ids are its own (virtio-net: 1af4:1000)."""
+    vendor, device = vendor_device
+    return PciSpec(
+        address,
         bridge=None,
-        vendor="0x1af4",
-        device="0x1000",
-        subsystem_vendor="0x1af4",
-        subsystem_device="0x0001",
-        driver="virtio-pci",
-        numa_node=-1,
+        vendor=vendor,
+        device=device,
+        subsystem_vendor=vendor,
+        subsystem_device="0x0001" if vendor == "0x1af4" else device,
+        driver=driver,
+        numa_node=numa_node,
     )
-    pci = tree.add_pci_function(virtio)
+
+
+def _virtio_eth0(tree: FixtureTree) -> None:
+    pci = tree.add_pci_function(_vm_function("0000:00:05.0", ("0x1af4", "0x1000"), "virtio-pci", -1))
     tree.add_netdev("eth0", pci / "virtio2")
 
 
@@ -523,27 +528,9 @@ ERIS = (
 
 
 def _add_eri(tree: FixtureTree, index: int, eri: Eri, *, compat: bool, umad: bool) -> None:
-    virtio = PciSpec(
-        eri.virtio_address,
-        bridge=None,
-        vendor="0x1af4",
-        device="0x1000",
-        subsystem_vendor="0x1af4",
-        subsystem_device="0x0001",
-        driver="virtio-pci",
-        numa_node=eri.numa_node,
-    )
+    virtio = _vm_function(eri.virtio_address, ("0x1af4", "0x1000"), "virtio-pci", eri.numa_node)
     tree.add_netdev(eri.netdev, tree.add_pci_function(virtio) / f"virtio{2 + 2 * index}", mac=eri.mac)
-    pci = PciSpec(
-        eri.erdma_address,
-        bridge=None,
-        vendor="0x1ded",
-        device="0x107f",
-        subsystem_vendor="0x1ded",
-        subsystem_device="0x107f",
-        driver="erdma",
-        numa_node=eri.numa_node,
-    )
+    pci = _vm_function(eri.erdma_address, ("0x1ded", "0x107f"), "erdma", eri.numa_node)
     tree.add_pci_function(pci)
     guid = eui64_guid(eri.mac)
     if compat:
