@@ -191,7 +191,7 @@ class Supervisor:
         """Re-read the config file; on error keep the current one. Resources added, removed or changed get
         their sockets started or stopped and their registrations; unchanged ones are left alone."""
         try:
-            config = load_config(self.opts.config_path)
+            config = load_config(self.opts.config_path, self.opts.device_plugin_dir)
         except ConfigError as error:
             log.error("reload refused, still serving the previous config: %s", error)
             return
@@ -239,7 +239,7 @@ class Supervisor:
 async def run(opts: ServeOptions, stop: asyncio.Event, reload: asyncio.Event | None = None) -> int:
     """Serve every configured resource until `stop` is set; return the process exit status."""
     try:
-        config = load_config(opts.config_path)
+        config = load_config(opts.config_path, opts.device_plugin_dir)
     except ConfigError as error:
         log.error("%s", error)
         return EXIT_BAD_INPUT

@@ -20,7 +20,15 @@ from rdma_device_plugin.config import ConfigError, PluginConfig, load_config
 from rdma_device_plugin.discovery import Hca, discover, rdma_cm_present
 from rdma_device_plugin.pools import ResourcePool, build_pools, usable
 from rdma_device_plugin.pyverbs_backend import VerbsListError, cross_check, list_devices
-from rdma_device_plugin.settings import OPTION_BY_DEST, OPTIONS, SettingsError, resolve, serve_options
+from rdma_device_plugin.settings import (
+    OPTION_BY_DEST,
+    OPTIONS,
+    SettingsError,
+    check_host,
+    host_roots,
+    resolve,
+    serve_options,
+)
 
 PROG = "rdma-device-plugin"
 EXIT_BAD_INPUT = 2
@@ -75,6 +83,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
 
 def _serve(flags: Mapping[str, str | None], environ: Mapping[str, str]) -> int:
     opts = serve_options(flags, environ)
+    check_host(opts)
     from rdma_device_plugin.log import configure_logging  # noqa: PLC0415
 
     configure_logging(opts.log_level, opts.log_format)
@@ -130,7 +139,7 @@ class Discovery:
 
 def _discover(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     values = resolve(vars(args), environ)
-    sysfs_root, dev_root = Path(values["sysfs_root"]), Path(values["dev_root"])
+    sysfs_root, dev_root = host_roots(values)
     config_path = Path(values["config_path"])
     config: PluginConfig | None = None
     # The default path is only a guess outside the DaemonSet; an explicitly named config must load.

@@ -33,15 +33,22 @@ Pool format (Mellanox k8s-rdma-shared-dev-plugin)::
 ``periodicUpdateInterval`` (seconds, default 60, 0 disables) is accepted in both formats and sets how often
 the devices are rediscovered.
 
-Every invalid input raises ConfigError whose text is one paragraph naming the key path and the fix.
+Every invalid input raises ConfigError whose text is one paragraph naming the key path and the fix; values
+and keys are echoed shortened, so the text never grows with the input. What is read is bounded before it is
+decoded: a regular file of at most MAX_CONFIG_BYTES, UTF-8, nested at most MAX_DEPTH levels, numbers of at
+most MAX_NUMBER_CHARS characters and finite (JSON has no NaN or Infinity; Python's decoder would take them).
 """
 
 from __future__ import annotations
 
 import difflib
+import errno
 import json
+import math
+import os
 import re
-from collections.abc import Mapping, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -50,6 +57,30 @@ DEFAULT_CONFIG_PATH = Path("/k8s-rdma-sriov-dev-plugin/config.json")
 DEFAULT_UPDATE_INTERVAL = 60.0
 LEGACY_HCA_IDS = 1000
 DEFAULT_PREFIX = "rdma"
+
+# IDs cost memory in every pool and every ListAndWatch message (each update lists every ID of the pool).
+# Message: a Device with a 5-digit ID, "Unhealthy" and one NUMA node below 16384 is 27 bytes on the wire
+# (bench/bench_plugin_ids.py measures 23.9 bytes per ID with "Healthy" and NUMA 0/1), so kubelet's 4 MiB gRPC
+# receive limit would allow about 155,000 IDs per pool. Memory binds first: the same bench measures a serving
+# plugin at about 45 MiB plus 1.7 KiB per ID at its peak (a full update after a port flip), so 30,000 IDs in
+# all pools together peak near 95 MiB, well inside the DaemonSet's 160 Mi limit.
+MAX_IDS_PER_POOL = 30_000
+MAX_IDS_TOTAL = MAX_IDS_PER_POOL
+# A ConfigMap holds at most 1 MiB; real configs are well under 2 KiB (a pool is about 150 bytes).
+MAX_CONFIG_BYTES = 64 * 1024
+# The deepest valid config is 4 levels (root, configList, a pool, its selectors, a selector list is 5).
+MAX_DEPTH = 16
+# Long enough for any float or integer a config means; Python refuses integers over 4300 digits with a
+# ValueError of its own.
+MAX_NUMBER_CHARS = 32
+# periodicUpdateInterval: 0 turns rediscovery off; otherwise at least MIN (a discovery costs about 0.4 ms
+# of CPU per HCA, so 20 per second stay a few percent of a core) and at most a day.
+MIN_UPDATE_INTERVAL = 0.05
+MAX_UPDATE_INTERVAL = 86_400.0
+# Echoed values and keys are cut to this many characters.
+SHOWN_CHARS = 40
+# sockaddr_un.sun_path holds 108 bytes with the terminating NUL.
+SOCKET_PATH_MAX = 107
 
 _RESOURCE_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
 # An extended resource's domain must be a DNS subdomain (RFC 1123), as kubelet's Register checks.
@@ -133,19 +164,86 @@ class PluginConfig:
     source_format: Literal["legacy", "pool"]
 
 
-def load_config(path: Path) -> PluginConfig:
-    """Read and validate the JSON file at path."""
+def load_config(path: Path, socket_dir: Path | None = None) -> PluginConfig:
+    """Read and validate the JSON file at path (a regular file of at most MAX_CONFIG_BYTES); with
+    socket_dir, every resource's socket path there must also fit a unix socket address."""
+    config = parse_config(_decode_utf8(read_bounded(path), str(path)), source=str(path))
+    if socket_dir is not None:
+        for index, resource in enumerate(config.resources):
+            problem = socket_path_problem(socket_dir / resource.socket_name)
+            if problem:
+                where = f"configList[{index}].resourceName" if config.source_format == "pool" else "mode"
+                raise ConfigError(
+                    str(path),
+                    where,
+                    f"the resource's socket path is too long: {problem}; shorten resourcePrefix and "
+                    "resourceName, or mount the device-plugin directory at a shorter path",
+                )
+    return config
+
+
+def socket_path_problem(path: Path) -> str | None:
+    """Why `path` cannot be a unix socket's address, or None when it can."""
+    size = len(os.fsencode(path))
+    if size <= SOCKET_PATH_MAX:
+        return None
+    return f"{_shorten(str(path))} is {size} bytes, over the {SOCKET_PATH_MAX} a unix socket path may have"
+
+
+def read_bounded(path: Path) -> bytes:
+    """The file's bytes; ConfigError when it is not a readable regular file of at most MAX_CONFIG_BYTES.
+
+    Opened non-blocking: opening a FIFO for reading would otherwise wait for a writer, with no timeout.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise _unreadable(path, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise _unreadable(path, f"{_file_kind(mode)}, not a regular file")
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise _unreadable(path, exc.strerror or str(exc)) from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             str(path),
             "",
-            f"cannot read the config file ({reason}); mount the ConfigMap there or point --config "
-            "(env RDMA_DP_CONFIG) at a readable JSON file",
+            f"the file is larger than {MAX_CONFIG_BYTES // 1024} KiB, far more than any config needs (a pool "
+            "is about 150 bytes); point --config at the plugin's JSON config",
+        )
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"))
+    return next((name for test, name in kinds if test(mode)), "a block device")
+
+
+def _unreadable(path: Path, reason: str) -> ConfigError:
+    return ConfigError(
+        str(path),
+        "",
+        f"cannot read the config file ({reason}); mount the ConfigMap there or point --config "
+        "(env RDMA_DP_CONFIG) at a readable JSON file",
+    )
+
+
+def _decode_utf8(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            source,
+            "",
+            f"cannot read the config file: it is not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start} cannot start or continue a UTF-8 character); save it as UTF-8 JSON",
         ) from None
-    return parse_config(text, source=str(path))
 
 
 def parse_config(data: str | Mapping[str, object], source: str = "config.json") -> PluginConfig:
@@ -158,20 +256,80 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     obj: dict[str, object] = {}
     for key, value in pairs:
         if key in obj:
-            raise _DuplicateKeyError(key)
+            raise _RejectedError(
+                f"the key {_quoted(key)} appears twice in one object; keep a single {_quoted(key)}"
+            )
         obj[key] = value
     return obj
 
 
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+class _RejectedError(ValueError):
+    """Raised from the decoder's hooks; its text is the reason of the ConfigError."""
+
+
+def _number(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    """The decoder's number parser, refusing literals longer than MAX_NUMBER_CHARS. NaN, Infinity and
+    overflowing floats get through and are refused with their key path by the validator."""
+
+    def parse(text: str) -> int | float:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _RejectedError(
+                f"holds a number {len(text)} characters long ({_shorten(text)}); no setting needs more than "
+                f"{MAX_NUMBER_CHARS}"
+            )
+        return kind(text)
+
+    return parse
+
+
+_CLOSERS = {"[": "]", "{": "}"}
+
+
+def _max_depth(text: str) -> int:
+    """How deeply arrays and objects nest in `text`, counted outside strings (json.loads itself recurses
+    and fails with RecursionError near 1000 levels, which is why this runs first)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_DEPTH:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
 
 
 def _decode(text: str, source: str) -> object:
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            source, "", f"the config is longer than {MAX_CONFIG_BYTES // 1024} KiB; no config needs that much"
+        )
+    if _max_depth(text) > MAX_DEPTH:
+        raise ConfigError(
+            source,
+            "",
+            f"arrays and objects are nested more than {MAX_DEPTH} levels deep; a valid config nests 5 (e.g. "
+            'configList[0].selectors.vendors); fix the structure, e.g. {"mode": "hca"}',
+        )
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        return json.loads(
+            text,
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_int=_number(int),
+            parse_float=_number(float),
+        )
     except json.JSONDecodeError as exc:
         raise ConfigError(
             source,
@@ -179,10 +337,22 @@ def _decode(text: str, source: str) -> object:
             f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); fix the syntax so the file "
             'holds one JSON object such as {"mode": "hca"}',
         ) from None
-    except _DuplicateKeyError as exc:
-        raise ConfigError(
-            source, "", f'the key "{exc.key}" appears twice in one object; keep a single "{exc.key}"'
-        ) from None
+    except _RejectedError as exc:
+        raise ConfigError(source, "", str(exc)) from None
+
+
+def _shorten(text: str) -> str:
+    """`text` cut to SHOWN_CHARS characters, saying how long it was."""
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+
+
+def _quoted(value: str) -> str:
+    """A string as JSON writes it (quotes, escapes), shortened."""
+    if len(value) <= SHOWN_CHARS:
+        return json.dumps(value)
+    return f'{json.dumps(value[:SHOWN_CHARS])[:-1]}..." ({len(value)} characters)'
 
 
 def _json_type(value: object) -> str:
@@ -200,7 +370,11 @@ def _json_type(value: object) -> str:
 
 
 def _shown(value: object) -> str:
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return _quoted(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"a {value.bit_length()}-bit integer"
+    if isinstance(value, int | float | bool) or value is None:
         return json.dumps(value)
     return _json_type(value)
 
@@ -222,7 +396,8 @@ class _Validator:
     def known_keys(self, obj: Mapping[str, object], path: str, allowed: Sequence[str]) -> None:
         for key in obj:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
+                # difflib is quadratic in the key's length; a key this long is no typo of a known one.
+                close = difflib.get_close_matches(key, allowed, n=1) if len(key) <= SHOWN_CHARS else []
                 hint = f'did you mean "{close[0]}"? ' if close else ""
                 raise self.fail(
                     _join(path, key),
@@ -243,24 +418,32 @@ class _Validator:
         return value
 
     def integer(self, value: object, path: str, hint: str) -> int:
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(path, f"expected a whole number ({hint}), got {_shown(value)}")
         if value < 0:
-            raise self.fail(path, f"{value} is negative; use 0 or more ({hint})")
+            raise self.fail(path, f"{_shown(value)} is negative; use 0 or more ({hint})")
         return value
 
     def interval(self, obj: Mapping[str, object]) -> float:
-        value = obj.get("periodicUpdateInterval", DEFAULT_UPDATE_INTERVAL)
+        key = "periodicUpdateInterval"
+        value = obj.get(key, DEFAULT_UPDATE_INTERVAL)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(
-                "periodicUpdateInterval",
-                f"expected a number of seconds such as 60 (0 disables rediscovery), got {_shown(value)}",
+                key, f"expected a number of seconds such as 60 (0 disables rediscovery), got {_shown(value)}"
+            )
+        if not math.isfinite(value):
+            raise self.fail(
+                key, f"{_shown(value)} is not a finite number; use 0 (off) or a number of seconds"
             )
         if value < 0:
+            raise self.fail(key, f"{_shown(value)} is negative; use 0 (off) or a number of seconds")
+        if value != 0 and not MIN_UPDATE_INTERVAL <= value <= MAX_UPDATE_INTERVAL:
             raise self.fail(
-                "periodicUpdateInterval", f"{value} is negative; use 0 (off) or a number of seconds"
+                key,
+                f"{_shown(value)} is out of range; use 0 (off) or {MIN_UPDATE_INTERVAL:g} to "
+                f"{MAX_UPDATE_INTERVAL:g} seconds (one day), e.g. 60",
             )
         return float(value)
 
@@ -314,7 +497,7 @@ class _Validator:
             return ResourceConfig(resource_name="rdma/vhca", mode="sriov", pf_netdevices=tuple(names))
         raise self.fail(
             "mode",
-            f'{json.dumps(mode)} is not a known mode; use "hca" (resource rdma/hca, shared by every pod) or '
+            f'{_quoted(mode)} is not a known mode; use "hca" (resource rdma/hca, shared by every pod) or '
             '"sriov" (resource rdma/vhca, one ID per VF of "pfNetdevices")',
         )
 
@@ -322,13 +505,20 @@ class _Validator:
         names = self.string_list(value, path, '["eth0"]')
         if not names:
             raise self.fail(path, 'is empty; list at least one netdev name, e.g. ["eth0"]')
+        first_use: dict[str, int] = {}
         for index, name in enumerate(names):
             if not _IFNAME.match(name):
                 raise self.fail(
                     f"{path}[{index}]",
-                    f"{json.dumps(name)} is not a network interface name (1-15 characters, no '/', ':' or "
+                    f"{_quoted(name)} is not a network interface name (1-15 characters, no '/', ':' or "
                     'spaces) such as "eth0"',
                 )
+            if name in first_use:
+                raise self.fail(
+                    f"{path}[{index}]",
+                    f"{_quoted(name)} is already listed at {path}[{first_use[name]}]; list each netdev once",
+                )
+            first_use[name] = index
         return names
 
     def pools(self, value: object) -> tuple[ResourceConfig, ...]:
@@ -341,7 +531,8 @@ class _Validator:
                 '"selectors": {}}',
             )
         first_use: dict[str, int] = {}
-        resources = []
+        resources: list[ResourceConfig] = []
+        total = 0
         for index, entry in enumerate(value):
             path = f"configList[{index}]"
             resource = self.pool(entry, path)
@@ -349,10 +540,18 @@ class _Validator:
             if name in first_use:
                 raise self.fail(
                     f"{path}.resourceName",
-                    f"{json.dumps(name)} is already used by configList[{first_use[name]}]; give every pool "
+                    f"{_quoted(name)} is already used by configList[{first_use[name]}]; give every pool "
                     "a unique resourceName",
                 )
             first_use[name] = index
+            total += resource.ids_max
+            if total > MAX_IDS_TOTAL:
+                raise self.fail(
+                    f"{path}.rdmaHcaMax",
+                    f"brings the IDs of all pools to {total}, over the {MAX_IDS_TOTAL} this plugin serves "
+                    "within its memory limit; lower rdmaHcaMax (a pod takes one ID, so the pods per node is "
+                    "enough)",
+                )
             resources.append(resource)
         return tuple(resources)
 
@@ -368,6 +567,13 @@ class _Validator:
                 f"{path}.rdmaHcaMax", "is required; set how many IDs the pool advertises, e.g. 1000"
             )
         ids_max = self.integer(obj["rdmaHcaMax"], f"{path}.rdmaHcaMax", "the number of IDs, e.g. 1000")
+        if ids_max > MAX_IDS_PER_POOL:
+            raise self.fail(
+                f"{path}.rdmaHcaMax",
+                f"{_shown(ids_max)} is more IDs than one pool may advertise ({MAX_IDS_PER_POOL}: their "
+                "ListAndWatch updates must fit kubelet's 4 MiB message limit and the plugin's 160 Mi memory "
+                "limit); a pod takes one ID, so the pods per node is enough, e.g. 1000",
+            )
         return ResourceConfig(
             resource_name=f"{prefix}/{name}",
             mode="shared",
@@ -384,13 +590,12 @@ class _Validator:
         if not _RESOURCE_NAME.match(name):
             raise self.fail(
                 key,
-                f'{json.dumps(name)} may hold only letters, digits and "_" (^[a-zA-Z0-9_]+$), '
-                'e.g. "hca_shared"',
+                f'{_quoted(name)} may hold only letters, digits and "_" (^[a-zA-Z0-9_]+$), e.g. "hca_shared"',
             )
         if name.startswith("_") or name.endswith("_") or len(name) > 63:
             raise self.fail(
                 key,
-                f"{json.dumps(name)} must start and end with a letter or digit and be at most 63 characters "
+                f"{_quoted(name)} must start and end with a letter or digit and be at most 63 characters "
                 "(kubelet rejects other extended resource names)",
             )
         return name
@@ -401,11 +606,11 @@ class _Validator:
         if len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix):
             raise self.fail(
                 key,
-                f"{json.dumps(prefix)} is not a DNS subdomain (lower-case letters, digits, '-' and '.'); "
+                f"{_quoted(prefix)} is not a DNS subdomain (lower-case letters, digits, '-' and '.'); "
                 'use e.g. "rdma" or "example.com"',
             )
         if prefix == "kubernetes.io" or prefix.endswith((".kubernetes.io", ".k8s.io")) or prefix == "k8s.io":
-            raise self.fail(key, f'{json.dumps(prefix)} is reserved by Kubernetes; use e.g. "rdma"')
+            raise self.fail(key, f'{_quoted(prefix)} is reserved by Kubernetes; use e.g. "rdma"')
         return prefix
 
     def allocation(self, obj: Mapping[str, object], path: str) -> bool:
@@ -414,7 +619,7 @@ class _Validator:
         if value not in ("shared", "exclusive"):
             raise self.fail(
                 key,
-                f'{json.dumps(value)} is not an allocation policy; use "shared" (every container gets every '
+                f'{_quoted(value)} is not an allocation policy; use "shared" (every container gets every '
                 'device of the pool) or "exclusive" (only the devices behind its IDs)',
             )
         return value == "exclusive"
@@ -454,7 +659,7 @@ class _Validator:
             if not _HEX4.match(item):
                 raise self.fail(
                     f"{path}[{index}]",
-                    f'{json.dumps(item)} is not a 4-digit hex PCI {what} id such as "{example}"',
+                    f'{_quoted(item)} is not a 4-digit hex PCI {what} id such as "{example}"',
                 )
         return tuple(item.lower() for item in ids)
 
@@ -463,7 +668,7 @@ class _Validator:
         for index, name in enumerate(names):
             if not name or "/" in name or name.strip() != name:
                 raise self.fail(
-                    f"{path}[{index}]", f'{json.dumps(name)} is not a kernel driver name such as "mlx5_core"'
+                    f"{path}[{index}]", f'{_quoted(name)} is not a kernel driver name such as "mlx5_core"'
                 )
         return tuple(names)
 
@@ -479,12 +684,12 @@ class _Validator:
             if normal is None:
                 raise self.fail(
                     f"{path}[{index}]",
-                    f'{json.dumps(item)} is not a link type; use "ether" (RoCE, iWARP, eRDMA) '
-                    'or "infiniband"',
+                    f'{_quoted(item)} is not a link type; use "ether" (RoCE, iWARP, eRDMA) or "infiniband"',
                 )
             result.append(normal)
         return tuple(result)
 
 
 def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
+    shown = _shorten(key)
+    return f"{path}.{shown}" if path else shown

@@ -5,15 +5,17 @@ Precedence: a command-line flag, else its environment variable (for the DaemonSe
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import math
-import re
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rdma_device_plugin.config import DEFAULT_CONFIG_PATH
+from rdma_device_plugin.config import DEFAULT_CONFIG_PATH, socket_path_problem
 
 LogFormat = Literal["text", "json"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -70,7 +72,11 @@ class SettingsError(Exception):
 
 # Longer than any sensible poll, shorter than anything that would look like "health checks are off".
 MAX_HEALTH_POLL_INTERVAL = 3600.0
-_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+# A poll reads two small files per port: 20 polls a second stay far below a percent of a core.
+MIN_HEALTH_POLL_INTERVAL = 0.05
+KUBELET_SOCKET = "kubelet.sock"
+# Echoed values are cut to this many characters.
+SHOWN_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
         raise _error("log_format", log_format, 'not a log format; use "text" or "json"')
     return ServeOptions(
         config_path=Path(values["config_path"]),
-        device_plugin_dir=Path(values["device_plugin_dir"]),
+        device_plugin_dir=_socket_dir(values["device_plugin_dir"]),
         sysfs_root=Path(values["sysfs_root"]),
         dev_root=Path(values["dev_root"]),
         log_level=level,
@@ -130,17 +136,68 @@ def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
     )
 
 
+def check_host(opts: ServeOptions) -> None:
+    """What serve needs from this host, checked before anything starts: the directories exist and the
+    metrics address can be bound."""
+    host_roots({"sysfs_root": str(opts.sysfs_root), "dev_root": str(opts.dev_root)})
+    _directory(
+        "device_plugin_dir",
+        str(opts.device_plugin_dir),
+        "kubelet's device plugins (holding kubelet.sock), e.g. /var/lib/kubelet/device-plugins",
+    )
+    if opts.metrics_address is not None:
+        check_bindable(opts.metrics_address)
+
+
+def host_roots(values: Mapping[str, str]) -> tuple[Path, Path]:
+    """--sysfs-root and --dev-root from resolved values: existing directories, sysfs with its class/ tree.
+    A wrong root would otherwise read as a node without RDMA devices."""
+    sysfs_root = _directory("sysfs_root", values["sysfs_root"], "the host's sysfs, e.g. /sys")
+    if not (sysfs_root / "class").is_dir():
+        raise _error(
+            "sysfs_root",
+            values["sysfs_root"],
+            "not a sysfs tree (it has no class/ directory); give where the host's /sys is mounted, e.g. /sys",
+        )
+    dev_root = _directory("dev_root", values["dev_root"], "the host's /dev, e.g. /dev")
+    return sysfs_root, dev_root
+
+
+def _directory(dest: str, value: str, what: str) -> Path:
+    path = Path(value)
+    try:
+        is_dir = path.is_dir()
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        state = "does not exist" if not os.path.lexists(path) else "is not a directory"
+        raise _error(dest, value, f"a path that {state}; give the directory of {what}")
+    return path
+
+
+def _socket_dir(value: str) -> Path:
+    path = Path(value)
+    problem = socket_path_problem(path / KUBELET_SOCKET)
+    if problem:
+        raise _error(
+            "device_plugin_dir",
+            value,
+            f"too long a directory for unix sockets: {problem}; mount the directory at a shorter path",
+        )
+    return path
+
+
 def _interval(value: str) -> float:
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
-    if not 0 < seconds <= MAX_HEALTH_POLL_INTERVAL:
+    if not MIN_HEALTH_POLL_INTERVAL <= seconds <= MAX_HEALTH_POLL_INTERVAL:
         raise _error(
             "health_poll_interval",
             value,
-            f"not a number of seconds in (0, {MAX_HEALTH_POLL_INTERVAL:g}]; the default 1 reports a port "
-            "change to kubelet within about a second",
+            f"not a number of seconds in [{MIN_HEALTH_POLL_INTERVAL:g}, {MAX_HEALTH_POLL_INTERVAL:g}]; the "
+            "default 1 reports a port change to kubelet within about a second",
         )
     return seconds
 
@@ -152,17 +209,40 @@ def _address(value: str) -> MetricsAddress:
         valid_host = _is_ip(host, version=6)
     else:
         # An unbracketed IPv6 host is what $(HOST_IP):9530 gives on an IPv6 node; the port is mandatory, so
-        # the last colon is the separator.
-        valid_host = _is_ip(host, version=4) or _is_ip(host, version=6) or _HOSTNAME.match(host) is not None
-    port = int(port_text) if port_text.isdigit() else 0
+        # the last colon is the separator. Names are refused: resolving one at start would send a DNS query
+        # and make the plugin's start depend on a resolver.
+        valid_host = _is_ip(host, version=4) or _is_ip(host, version=6)
+    port = int(port_text) if port_text.isdigit() and len(port_text) <= 5 else 0
     if not sep or not valid_host or not 0 < port < 65536:
         raise _error(
             "metrics_address",
             value,
-            "not HOST:PORT; give an IP address or host name of this node and a port, e.g. 10.0.0.5:9530 or "
-            "[fd00::5]:9530 (the DaemonSet passes $(HOST_IP):9530), or an empty value to disable /metrics",
+            "not IP:PORT; give this node's IP address (a literal, not a host name) and a port, e.g. "
+            "10.0.0.5:9530 or [fd00::5]:9530 (the DaemonSet passes $(HOST_IP):9530), or an empty value to "
+            "disable /metrics",
         )
     return MetricsAddress(host, port)
+
+
+def check_bindable(address: MetricsAddress) -> None:
+    """Bind the metrics address once and let go, so that an address of another host or a port in use is bad
+    input found at start (exit 2), not a failure of the running plugin. SO_REUSEADDR as the server sets it:
+    on Linux it still refuses a port another socket listens on."""
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address.host, address.port))
+        except OSError as error:
+            hint = (
+                "another process listens on that port; choose a free one"
+                if error.errno == errno.EADDRINUSE
+                else "give an address of this node (the DaemonSet passes $(HOST_IP))"
+            )
+            raise SettingsError(
+                f"cannot serve /metrics and /healthz on {address} (--metrics-address, env "
+                f"{OPTION_BY_DEST['metrics_address'].env}): {error.strerror or error}; {hint}"
+            ) from None
 
 
 def _is_ip(text: str, version: int) -> bool:
@@ -172,6 +252,12 @@ def _is_ip(text: str, version: int) -> bool:
         return False
 
 
+def _shown(value: str) -> str:
+    return (
+        repr(value) if len(value) <= SHOWN_CHARS else f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
+    )
+
+
 def _error(dest: str, value: str, reason: str) -> SettingsError:
     option = OPTION_BY_DEST[dest]
-    return SettingsError(f"{option.flag} (env {option.env}): {value!r} is {reason}")
+    return SettingsError(f"{option.flag} (env {option.env}): {_shown(value)} is {reason}")

@@ -75,15 +75,21 @@ def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[ServeOptions]]:
     root.setLevel(level)
 
 
-def test_serve_is_the_default_command_and_returns_the_apps_status(served: list[ServeOptions]) -> None:
-    env = {"RDMA_DP_DEVICE_PLUGIN_DIR": "/tmp/dp"}
+def test_serve_is_the_default_command_and_returns_the_apps_status(
+    served: list[ServeOptions], tmp_path: Path
+) -> None:
+    # serve checks that the directories exist before it starts anything.
+    plugin_dir, sysfs = tmp_path / "dp", tmp_path / "s"
+    (sysfs / "class").mkdir(parents=True)
+    plugin_dir.mkdir()
+    env = {"RDMA_DP_DEVICE_PLUGIN_DIR": str(plugin_dir)}
     assert cli.main(["--config", "/x.json", "--log-level", "warning"], env) == 7
-    assert cli.main(["serve", "--sysfs-root", "/s"], env) == 7
+    assert cli.main(["serve", "--sysfs-root", str(sysfs)], env) == 7
     assert cli.main([], env) == 7
     assert [(o.config_path, o.device_plugin_dir, o.sysfs_root, o.log_level) for o in served] == [
-        (Path("/x.json"), Path("/tmp/dp"), Path("/sys"), "WARNING"),
-        (Path("/k8s-rdma-sriov-dev-plugin/config.json"), Path("/tmp/dp"), Path("/s"), "INFO"),
-        (Path("/k8s-rdma-sriov-dev-plugin/config.json"), Path("/tmp/dp"), Path("/sys"), "INFO"),
+        (Path("/x.json"), plugin_dir, Path("/sys"), "WARNING"),
+        (Path("/k8s-rdma-sriov-dev-plugin/config.json"), plugin_dir, sysfs, "INFO"),
+        (Path("/k8s-rdma-sriov-dev-plugin/config.json"), plugin_dir, Path("/sys"), "INFO"),
     ]
     assert logging.getLogger().level == logging.INFO
 

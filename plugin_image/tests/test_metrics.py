@@ -174,16 +174,19 @@ def test_the_daemonset_contract_metrics_address_from_the_environment_and_healthz
     run(scenario)
 
 
-def test_an_address_already_in_use_exits_1_naming_the_flag(free_port: int) -> None:
+def test_an_address_already_in_use_exits_2_naming_the_flag_in_one_paragraph(free_port: int) -> None:
     async def scenario() -> None:
         async with node("erdma", {"mode": "hca"}) as host:
             with socket.socket() as taken:
                 taken.bind((LOOPBACK, free_port))
                 taken.listen()
                 plugin = await start_plugin_process(host, "--metrics-address", f"{LOOPBACK}:{free_port}")
-                assert await asyncio.wait_for(plugin.process.wait(), 10) == 1
+                # Bad input, found before anything starts: exit 2 (the README's promise), one paragraph.
+                assert await asyncio.wait_for(plugin.process.wait(), 10) == 2
             log = plugin.log()
             assert f"cannot serve /metrics and /healthz on {LOOPBACK}:{free_port} (--metrics-address" in log
+            assert "Address already in use; another process listens on that port; choose a free one" in log
+            assert log.count("\n") == 1
             assert "Traceback" not in log
             assert host.kubelet.requests == []
 
