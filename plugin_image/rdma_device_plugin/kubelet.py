@@ -3,6 +3,7 @@ events mean (kubelet deletes every plugin socket, then creates kubelet.sock, eac
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
@@ -11,12 +12,24 @@ import grpc
 
 from rdma_device_plugin.api import api_pb2, api_pb2_grpc
 from rdma_device_plugin.inotify import APPEARED, IN_Q_OVERFLOW, VANISHED, WATCH_LOST, DirEvent
-from rdma_device_plugin.server import unix_target
+from rdma_device_plugin.server import SocketReplacedError, file_identity, unix_target, unless_replaced
 
 API_VERSION = "v1beta1"
 KUBELET_SOCKET = "kubelet.sock"
 # kubelet dials the plugin back with a 10 s timeout inside Register; allow for that plus the call itself.
 REGISTER_TIMEOUT = 15.0
+# kubelet.sock appears at bind(), a moment before kubelet listens on it. register() waits for the connection
+# rather than failing and backing off, so the channel retries it at once; the Register call itself is sent
+# only on a connection to the kubelet.sock it started with (a reconnection by path could reach a newer
+# kubelet with a call this plugin is about to abandon, and register twice there).
+REGISTER_CHANNEL_OPTIONS = [
+    # grpc shares connections between channels to the same target: a new channel would reuse the old
+    # kubelet's connection (alive on the deleted kubelet.sock) and send Register there.
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 2),
+    ("grpc.min_reconnect_backoff_ms", 2),
+    ("grpc.max_reconnect_backoff_ms", 20),
+]
 
 
 class RegistrationError(Exception):
@@ -30,19 +43,36 @@ async def register(
     options: api_pb2.DevicePluginOptions,
     timeout: float = REGISTER_TIMEOUT,
 ) -> None:
-    """Register `resource_name`, served on `<device_plugin_dir>/<endpoint>`, with that directory's kubelet."""
+    """Register `resource_name`, served on `<device_plugin_dir>/<endpoint>`, with that directory's kubelet.
+
+    Abandoned (RegistrationError) as soon as kubelet.sock is replaced, a newer kubelet that knows nothing of
+    this call, or the plugin's socket is deleted, which kubelet would dial back in vain for 10 s."""
     kubelet_socket = device_plugin_dir / KUBELET_SOCKET
+    plugin_socket = device_plugin_dir / endpoint
     request = api_pb2.RegisterRequest(
         version=API_VERSION, endpoint=endpoint, resource_name=resource_name, options=options
     )
-    async with grpc.aio.insecure_channel(unix_target(kubelet_socket)) as channel:
+    watched = {kubelet_socket: file_identity(kubelet_socket), plugin_socket: file_identity(plugin_socket)}
+    async with grpc.aio.insecure_channel(unix_target(kubelet_socket), REGISTER_CHANNEL_OPTIONS) as channel:
         stub = api_pb2_grpc.RegistrationStub(channel)
         try:
-            await stub.Register(request, timeout=timeout)
+            async with asyncio.timeout(timeout):
+                await unless_replaced(channel.channel_ready(), watched)
+                await unless_replaced(stub.Register(request, timeout=timeout), watched)
+        except TimeoutError as error:
+            raise RegistrationError(
+                f"registering {resource_name} (endpoint {endpoint}): kubelet at {kubelet_socket} did not "
+                f"answer within {timeout:g} s; retrying, and at once when kubelet.sock is created again"
+            ) from error
         except grpc.aio.AioRpcError as error:
             raise RegistrationError(
                 f"registering {resource_name} (endpoint {endpoint}) with kubelet at {kubelet_socket} failed: "
                 f"{error.code().name}: {error.details()}"
+            ) from error
+        except SocketReplacedError as error:
+            raise RegistrationError(
+                f"registering {resource_name} (endpoint {endpoint}) with kubelet at {kubelet_socket} was "
+                f"abandoned: {error} (kubelet restarted)"
             ) from error
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 
@@ -55,12 +57,55 @@ def server_options() -> list[tuple[str, int]]:
     ]
 
 
+# How often a wait on a socket checks that the socket is still there: kubelet deletes every plugin socket
+# and replaces kubelet.sock when it restarts, and a wait on a deleted socket lasts until its timeout (5 s
+# for the self-dial, kubelet's own 10 s dial-back inside Register). A few stat() calls per ms of wait.
+SOCKET_CHECK_INTERVAL = 0.002
+
+T = TypeVar("T")
+FileIdentity = tuple[int, int]
+
+
 class PluginServerError(Exception):
     """The socket cannot be bound or does not answer; str() is one paragraph naming the path and the fix."""
 
 
+class SocketReplacedError(Exception):
+    """A socket a call depends on was deleted or replaced while the call waited."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} was deleted or replaced meanwhile")
+        self.path = path
+
+
 def unix_target(path: Path) -> str:
     return f"unix:{path}"
+
+
+def file_identity(path: Path) -> FileIdentity | None:
+    """(device, inode) of the file at `path`, None if there is none: a re-created socket is another file."""
+    try:
+        stat = os.lstat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+async def unless_replaced(awaitable: Awaitable[T], files: Mapping[Path, FileIdentity | None]) -> T:
+    """Await `awaitable`; cancel it and raise SocketReplacedError as soon as a file in `files` no longer has
+    the identity given (a file that was already missing, identity None, fails at once)."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while True:
+            for path, identity in files.items():
+                if identity is None or file_identity(path) != identity:
+                    raise SocketReplacedError(path)
+            done, _ = await asyncio.wait({task}, timeout=SOCKET_CHECK_INTERVAL)
+            if done:
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 class PluginServer:
@@ -80,12 +125,8 @@ class PluginServer:
     def serving(self) -> bool:
         return self._server is not None
 
-    def _socket_identity(self) -> tuple[int, int] | None:
-        try:
-            stat = os.lstat(self.socket_path)
-        except OSError:
-            return None
-        return stat.st_dev, stat.st_ino
+    def _socket_identity(self) -> FileIdentity | None:
+        return file_identity(self.socket_path)
 
     def socket_intact(self) -> bool:
         """Serving, and the file at the socket path is still the socket this server bound: kubelet deletes
@@ -140,7 +181,13 @@ class PluginServer:
         # kubelet dials back inside Register: prove the socket answers before asking it to.
         async with grpc.aio.insecure_channel(unix_target(self.socket_path)) as channel:
             try:
-                await asyncio.wait_for(channel.channel_ready(), SELF_DIAL_TIMEOUT)
+                async with asyncio.timeout(SELF_DIAL_TIMEOUT):
+                    await unless_replaced(channel.channel_ready(), {self.socket_path: self._bound})
+            except SocketReplacedError as error:
+                raise PluginServerError(
+                    f"the plugin's own socket {self.socket_path} was deleted while the plugin started "
+                    "serving it (kubelet deletes plugin sockets when it starts); serving it again"
+                ) from error
             except TimeoutError as error:
                 raise PluginServerError(
                     f"the plugin's own socket {self.socket_path} did not accept a connection within "

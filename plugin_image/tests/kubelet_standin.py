@@ -186,6 +186,7 @@ class KubeletStandin(api_pb2_grpc.RegistrationServicer):
         context: grpc.aio.ServicerContext[api_pb2.RegisterRequest, api_pb2.Empty],
     ) -> api_pb2.Empty:
         self.arrivals.append(time.perf_counter())
+        serving = self._server
         if len(self.arrivals) <= self.refusals:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "device manager is not ready")
         self.requests.append(request)
@@ -208,6 +209,11 @@ class KubeletStandin(api_pb2_grpc.RegistrationServicer):
             await context.abort(
                 grpc.StatusCode.UNKNOWN, f"failed to dial device plugin {request.endpoint}: {error!r}"
             )
+        if self._server is not serving:
+            # This kubelet stopped while dialling back: a dead kubelet registers nothing (the stand-in object
+            # outlives it, so its call must not register with the kubelet that replaced it).
+            await endpoint.close()
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "kubelet stopped during Register")
         previous = self.endpoints.get(request.resource_name)
         if previous is not None:
             await previous.close()
