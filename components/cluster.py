@@ -134,8 +134,9 @@ class AckCluster(pulumi.ComponentResource):
             cluster_spec=args.cluster_spec,
             version=version,
             vswitch_ids=list(vswitch_ids),
+            # Our own group: is_enterprise_security_group (which kind of group ACK should create) conflicts
+            # with security_group_id in the provider's schema, even when false.
             security_group_id=security_group_id,
-            is_enterprise_security_group=False,
             pod_cidr=args.pod_cidr,
             service_cidr=args.service_cidr,
             proxy_mode=args.proxy_mode,

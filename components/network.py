@@ -54,9 +54,10 @@ class Network(pulumi.ComponentResource):
         if args.zone_id is not None:
             zone_id: pulumi.Output[str] = pulumi.Output.from_input(args.zone_id)
         else:
+            # Only available_instance_type filters here: the provider ignores available_resource_creation
+            # "VSwitch" (data_source_alicloud_zones.go has no branch for it).
             zones = alicloud.get_zones_output(
                 available_instance_type=args.zone_instance_type,
-                available_resource_creation="VSwitch",
                 opts=pulumi.InvokeOutputOptions(parent=self),
             )
             zone_id = zones.zones.apply(

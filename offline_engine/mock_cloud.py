@@ -19,6 +19,7 @@ import yaml
 from pulumi.runtime import MockCallArgs, MockResourceArgs
 
 from offline_engine.addon_config import check_addon_config
+from offline_engine.provider_constraints import check_invoke, check_resource
 
 # Versions ACK offered for ManagedKubernetes when this was written (newest is not listed first on purpose).
 KUBERNETES_VERSIONS = ("1.32.7-aliyun.1", "1.33.3-aliyun.1", "1.31.9-aliyun.1")
@@ -69,6 +70,7 @@ class MockCloud(pulumi.runtime.Mocks):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
             return None, {}
+        check_resource(args.typ, args.name, args.inputs)
         if args.typ.startswith("kubernetes:"):
             return self._kubernetes_object(args)
         handler = self._resources.get(args.typ)
@@ -77,6 +79,7 @@ class MockCloud(pulumi.runtime.Mocks):
         return handler(args)
 
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        check_invoke(args.token, args.args)
         handler = self._invokes.get(args.token)
         if handler is None:
             raise NotImplementedError(f"MockCloud has no model of invoke {args.token}; add one.")

@@ -21,7 +21,7 @@ import pulumi
 
 from offline_engine.plan_manifests import write_manifests
 from offline_engine.plan_model import build_plan
-from offline_engine.plan_preview import preview_run
+from offline_engine.plan_preview import check_as_up, preview_run
 from offline_engine.plan_render import render_plan
 from offline_engine.stack_files import StackFileError, load_stack_settings
 
@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
     try:
-        run = preview_run(load_stack_settings(arguments.stack))
+        settings = load_stack_settings(arguments.stack)
+        run = preview_run(settings)
+        check_as_up(settings)
     except (StackFileError, pulumi.RunError) as error:
         # StackConfigError (a RunError) and the program's other RunErrors carry their one-paragraph message.
         print(f"error: {error}", file=sys.stderr)

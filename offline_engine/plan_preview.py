@@ -16,6 +16,7 @@ from pulumi.runtime import MockResourceArgs
 
 from offline_engine.mock_cloud import MockCloud
 from offline_engine.offline_run import ProgramRun, run_program
+from offline_engine.provider_constraints import ProviderConstraintError, check_resource
 from offline_engine.stack_files import StackSettings
 
 IMAGE_TYPE = "docker-build:index:Image"
@@ -37,6 +38,7 @@ class PreviewCloud(MockCloud):
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:
             return None, {}
+        check_resource(args.typ, args.name, args.inputs)
         if args.typ == IMAGE_TYPE and not args.inputs.get("buildOnPreview"):
             tags = list(args.inputs.get("tags", []))
             return "", {**args.inputs, "ref": tags[0] if tags else ""}
@@ -50,3 +52,19 @@ def preview_run(settings: StackSettings) -> ProgramRun:
     """
     cloud = PreviewCloud(settings.region) if settings.region else PreviewCloud()
     return run_program(settings, mocks=cloud, preview=True)
+
+
+def check_as_up(settings: StackSettings) -> None:
+    """Run the program once more as ``pulumi up`` runs it, every id known, for the provider's checks alone.
+
+    The provider skips a check whose value is not known yet (a preview's ids), so a preview can pass where
+    ``up`` fails: ``is_enterprise_security_group`` next to a security group created in the same run is
+    refused only once the group's id exists. Raises ``ProviderConstraintError`` for such a row.
+    """
+    try:
+        run_program(settings)
+    except ProviderConstraintError as error:
+        raise ProviderConstraintError(
+            f"`pulumi up` would fail once the values a preview cannot know are known: {error}",
+            error.violations,
+        ) from None
