@@ -433,16 +433,6 @@ def _virtio_eth0(tree: FixtureTree) -> None:
     tree.add_netdev("eth0", pci / "virtio2")
 
 
-def _add_rnic(tree: FixtureTree, spec: HcaSpec, netdev: str) -> None:
-    """An iWARP-style device (erdma, irdma): node type RNIC, no MAD nodes, no mlx5 board attributes; its one
-    port's GID 0 belongs to netdev."""
-    port = PortSpec(netdev=netdev, rate="100 Gb/sec (4X EDR)")
-    rnic = dataclasses.replace(
-        spec, ports=(port,), node_type="4: RNIC", hca_type=None, board_id=None, umad=False, issm=False
-    )
-    tree.add_hca(rnic)
-
-
 # -- Alibaba eRDMA ------------------------------------------------------------------------------------
 #
 # What the kernel shows for an eRDMA device, and where each fact comes from (torvalds/linux:
@@ -595,8 +585,11 @@ def erdma_compat_two(root: Path) -> FixtureTree:
 
 
 def irdma(root: Path) -> FixtureTree:
-    """Intel E810 in iWARP mode: irdma0 on the ice PCI function, node type RNIC, no umad."""
+    """Intel E810 in iWARP mode: irdma0 on the ice PCI function, node type RNIC, no umad or issm, hca_type
+    and board_id absent; like erdma in mode default its port has one GID, the netdev's MAC
+    (drivers/infiniband/hw/irdma/verbs.c irdma_query_gid), and its GUID is the EUI-64 of that MAC."""
     tree = FixtureTree(root)
+    mac = "b4:96:91:7a:1c:20"
     pci = PciSpec(
         "0000:51:00.0",
         bridge="0000:50:01.0",
@@ -605,10 +598,23 @@ def irdma(root: Path) -> FixtureTree:
         subsystem_vendor="0x8086",
         subsystem_device="0x0002",
         driver="ice",
-        netdevs=("ens1f0",),
     )
-    tree.add_pci_function(pci)
-    _add_rnic(tree, HcaSpec("irdma0", pci, node_guid="b496:91ff:fe7a:1c20", fw_ver="1.71"), netdev="ens1f0")
+    tree.add_netdev("ens1f0", tree.add_pci_function(pci), mac=mac)
+    gids = ((mac_gid(mac), GID_IB_ROCE_V1),)
+    port = PortSpec(rate="100 Gb/sec (4X EDR)", netdev="ens1f0", gids=gids, gid_table_len=1)
+    spec = HcaSpec(
+        "irdma0",
+        pci,
+        ports=(port,),
+        node_type="4: RNIC",
+        node_guid=eui64_guid(mac),
+        fw_ver="1.71",
+        hca_type=None,
+        board_id=None,
+        umad=False,
+        issm=False,
+    )
+    tree.add_hca(spec)
     return tree
 
 

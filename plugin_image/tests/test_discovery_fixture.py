@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sysfs_fixture import SHAPES, FixtureTree
+from sysfs_fixture import SHAPES, FixtureTree, eui64_guid, mac_gid
 
 MakeTree = Callable[[str], FixtureTree]
 RDMA_SHAPES = [name for name in SHAPES if name != "no_rdma"]
@@ -107,3 +107,19 @@ def test_char_nodes_gives_what_mknod_needs(shared_tree: MakeTree, tmp_path: Path
     nodes = shared_tree("broken").char_nodes()
     assert ("uverbs0", 231, 192) in nodes
     assert ("rdma_cm", 10, 58) in nodes
+
+
+@pytest.mark.parametrize(
+    ("shape", "ibdev", "netdev"), [("erdma", "erdma_0", "eth0"), ("irdma", "irdma0", "ens1f0")]
+)
+def test_iwarp_ports_have_one_gid_the_netdevs_mac(
+    shared_tree: MakeTree, shape: str, ibdev: str, netdev: str
+) -> None:
+    """erdma_query_gid / irdma_query_gid: the MAC in the first six bytes; gid_tbl_len 1; GUID = EUI-64."""
+    tree = shared_tree(shape)
+    port = tree.sysfs_root / "class/infiniband" / ibdev / "ports/1"
+    mac = (tree.sysfs_root / "class/net" / netdev / "address").read_text().strip()
+    assert [p.name for p in (port / "gids").iterdir()] == ["0"]
+    assert (port / "gids/0").read_text() == mac_gid(mac) + "\n"
+    assert (port / "gid_attrs/ndevs/0").read_text() == f"{netdev}\n"
+    assert (port / "../../node_guid").read_text() == eui64_guid(mac) + "\n"
