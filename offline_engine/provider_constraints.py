@@ -22,6 +22,7 @@ invoke ("invoke of <token> failed: <reason> ()").
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import json
 import re
@@ -41,6 +42,7 @@ PROVIDER_VALIDATOR_NOTE = (
     "[NOTE] set env variable TF_SKIP_RESOURCE_SCHEMA_VALIDATION to true can skip the error and get a warning"
 )
 _ECHO_LIMIT = 48
+AUTONAME_MAX_LENGTH = 255  # pulumi-alicloud provider/resources.go: prov.SetAutonaming(255, "-")
 _ABSENT = object()
 
 
@@ -60,6 +62,8 @@ class Schema:
     terraform: str
     file: str
     rows: tuple[Row, ...]
+    autonames: str | None = None
+    """The argument the bridge fills with ``<resource name>-<7 hex>`` when left out (``name``), if any."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,13 @@ def _schemas(entries: Mapping[str, Any]) -> dict[str, Schema]:
             )
             for row in entry["rows"]
         )
-        schemas[token] = Schema(token=token, terraform=entry["terraform"], file=entry["file"], rows=rows)
+        schemas[token] = Schema(
+            token=token,
+            terraform=entry["terraform"],
+            file=entry["file"],
+            rows=rows,
+            autonames=entry.get("pulumi_autonames"),
+        )
     return schemas
 
 
@@ -457,6 +467,31 @@ def _report(table: ConstraintTable, schema: Schema, found: Sequence[Violation], 
     )
 
 
+def with_autoname(schema: Schema, inputs: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``inputs`` as the bridge validates them: a left-out autonamed ``name`` filled with the resource's name
+    and a suffix (pulumi-terraform-bridge AutoName: 7 random hex digits, here derived from the name so runs
+    repeat), unless an argument it conflicts with is set (``applyDefaults`` skips it then)."""
+    field = schema.autonames
+    if field is None or _is_set(inputs.get(pulumi_name(field), _ABSENT)):
+        return inputs
+    related = {
+        key
+        for row in schema.rows
+        if row.kind in ("conflicts_with", "exactly_one_of")
+        for key in (
+            row.params["keys"]
+            if row.argument == field
+            else [row.argument]
+            if field in row.params["keys"]
+            else []
+        )
+    } - {field}
+    if any(_is_set(_absolute(inputs, key)) for key in related):
+        return inputs
+    suffix = hashlib.sha256(name.encode()).hexdigest()[:7]
+    return {**inputs, pulumi_name(field): f"{name[: AUTONAME_MAX_LENGTH - 8]}-{suffix}"}
+
+
 def check_resource(
     token: str, name: str, inputs: Mapping[str, Any], table: ConstraintTable | None = None
 ) -> None:
@@ -465,7 +500,7 @@ def check_resource(
     schema = table.resources.get(token)
     if schema is None:
         return
-    found = violations(schema, inputs, name)
+    found = violations(schema, with_autoname(schema, inputs, name), name)
     if found:
         raise ProviderConstraintError(
             _report(table, schema, found, f"{token} resource '{name}' has a problem: "), found

@@ -147,8 +147,9 @@ aliyun/terraform-provider-alicloud at the revision below (master after v1.289.0;
 identical at the v1.289.0 tag). pulumi-alicloud 4.0.0 wraps a newer release (its SDK documents arguments
 'Available since v1.295.0'), which no mirror here holds: every argument below is checked against the
 installed pulumi_alicloud 4.0.0 SDK (here and in tests/test_provider_constraints.py); arguments that SDK
-no longer has are left out and listed under not_in_pulumi_sdk. Validation semantics and wording:
-hashicorp/terraform-plugin-sdk v1.17.2 helper/schema/schema.go (the provider's SDK),
+no longer has are left out and listed under not_in_pulumi_sdk. pulumi_autonames: the bridge fills a
+left-out `name` (SetAutonaming in pulumi-alicloud), so its Required row is left out. Validation semantics
+and wording: hashicorp/terraform-plugin-sdk v1.17.2 helper/schema/schema.go (the provider's SDK),
 alicloud/validators.go (rows with wording: provider), helper/validation (wording: sdk); enforced by
 offline_engine/provider_constraints.py. Do not edit rows by hand: rerun the script.
 """
@@ -467,6 +468,24 @@ def _schema_rows(source: _Source, factory: str) -> list[dict[str, Any]]:
     return rows
 
 
+def _autonamed(source: _Source, factory: str) -> bool:
+    """pulumi-alicloud calls SetAutonaming(255, "-") (provider/resources.go): the bridge fills a top-level
+    input ``name`` of type string with ``<resource name>-<7 hex>`` when the program leaves it out, unless
+    the argument is deprecated or a key it conflicts with is set (pkg/tfbridge/info/autonaming.go,
+    pkg/tfbridge/schema.go applyDefaults)."""
+    start = source.text.index(f"func {factory}() *schema.Resource")
+    map_open = source.text.index(_MAP_START, start) + len(_MAP_START) - 1
+    for offset, item in _split_top(source.text, map_open + 1, _matching(source.text, map_open)):
+        entry = re.match(r'\s*(?://[^\n]*\s*)*"name"\s*:\s*\{', item)
+        if entry:
+            brace = offset + entry.end() - 1
+            fields = _fields(source, brace + 1, _matching(source.text, brace))
+            is_input = any(fields.get(key, (0, "false"))[1] == "true" for key in ("Optional", "Required"))
+            is_string = fields.get("Type", (0, ""))[1] == "schema.TypeString"
+            return is_input and is_string and "Deprecated" not in fields and "Removed" not in fields
+    return False
+
+
 def _factory(text: str) -> str:
     match = re.search(r"^func ((?:resource|dataSource)\w+)\(\) \*schema\.Resource", text, re.M)
     if not match:
@@ -493,6 +512,10 @@ def _entry(
         else:
             rows.append(row)
     entry: dict[str, Any] = {"terraform": terraform, "file": path, "rows": rows}
+    if token in RESOURCES and _autonamed(source, _factory(source.text)):
+        # The bridge fills a left-out name, so "name is required" can never fail under Pulumi.
+        entry["rows"] = [row for row in rows if (row["kind"], row["argument"]) != ("required", "name")]
+        entry["pulumi_autonames"] = "name"
     if absent:
         entry["not_in_pulumi_sdk"] = sorted(absent)
     return entry

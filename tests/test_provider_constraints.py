@@ -30,6 +30,7 @@ from offline_engine.provider_constraints import (
     pulumi_name,
     sdk_argument_names,
     violations,
+    with_autoname,
 )
 from offline_engine.stack_files import StackSettings, load_stack_settings
 from tests.conftest import RunStack
@@ -322,3 +323,23 @@ def test_make_preview_fails_where_only_up_knows_the_value(
     assert status == plan_cli.EXIT_BAD_INPUT
     assert "`pulumi up` would fail" in err
     assert '"is_enterprise_security_group": conflicts with security_group_id' in err
+
+
+def test_a_left_out_name_is_autonamed_as_the_bridge_does_and_then_validated() -> None:
+    namespace = "alicloud:cr/namespace:Namespace"
+    assert TABLE.resources[namespace].autonames == "name"
+    # No "Missing required property 'name'": the bridge fills it with <resource name>-<7 hex>.
+    check_resource(namespace, "images", {"autoCreate": False, "defaultVisibility": "PRIVATE"})
+    filled = with_autoname(TABLE.resources[namespace], {}, "images")
+    assert re.fullmatch(r"images-[0-9a-f]{7}", filled["name"])
+    # ...and the filled name must pass the provider's checks: ACR namespaces take 2-30 characters.
+    with pytest.raises(
+        ProviderConstraintError, match=r"expected length of name to be in the range \(2 - 30\)"
+    ):
+        check_resource(namespace, "registry-namespace-for-rdma-images", {"autoCreate": False})
+
+
+def test_no_autoname_next_to_an_argument_it_conflicts_with() -> None:
+    cluster = TABLE.resources[CLUSTER]
+    assert with_autoname(cluster, {"namePrefix": "ack"}, "c") == {"namePrefix": "ack"}
+    check_resource(CLUSTER, "c", {"namePrefix": "ack", "vswitchIds": ["vsw-a"]})
