@@ -17,7 +17,7 @@ from typing import NoReturn, TextIO
 from rich.console import Console
 
 from ack_rdma_check import inputs
-from ack_rdma_check.errors import UsageError
+from ack_rdma_check.errors import SetupError, UsageError
 from ack_rdma_check.report import RichProgress, print_summary, to_json
 from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
 from ack_rdma_check.steps.perf import RunTiming
@@ -133,6 +133,9 @@ def run(
         cluster = connect(kubeconfig)
     except UsageError as error:
         print(f"ack-rdma-check: {error}", file=err)
+        return EXIT_SETUP
+    except SetupError as error:  # the API server unreachable, or refusing the credentials: before any step
+        print(f"ack-rdma-check: {error.reason}", file=err)
         return EXIT_SETUP
     result = run_check(cluster, target, options, RichProgress(Console(file=err)))
     if args.json:

@@ -8,6 +8,8 @@ such a cause, which is passed on as exit code 127 with the runtime's message on 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -19,18 +21,22 @@ from kubernetes import watch
 from kubernetes.client import (
     ApiClient,
     ApiException,
+    Configuration,
     CoreV1Api,
     NetworkingV1Api,
     V1Namespace,
     V1NetworkPolicy,
     V1Pod,
+    VersionApi,
 )
 from kubernetes.config.kube_config import new_client_from_config, new_client_from_config_dict
 from kubernetes.stream import stream
 from kubernetes.stream.ws_client import ERROR_CHANNEL, STDERR_CHANNEL, STDOUT_CHANNEL
+from urllib3.exceptions import ConnectTimeoutError
 from websocket import WebSocketException
 
 from ack_rdma_check.errors import SetupError, UsageError
+from ack_rdma_check.input_files import one_line
 from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
 
 _POLL_SECONDS = 0.5
@@ -38,6 +44,13 @@ _STOP_SECONDS = 10.0
 _CLOSE_SECONDS = 1.0
 """How long closing a websocket waits for the server's close frame."""
 _EXIT_NOT_STARTED = 127
+_RETRIES = 1
+"""One retry for a glitch; urllib3's default 3 made an unreachable server cost four connect timeouts."""
+_PROBE_TIMEOUT = (5.0, 10.0)
+"""Connect and read seconds for the first request."""
+_CONNECTION_REPR = re.compile(
+    r"^\(?<?[\w.]*Connection(?:Pool)?(?:\(host='[^']*', port=\d+\)| object at 0x[0-9a-f]+)>?[:,] '?"
+)
 _HINTS = {
     401: "the kubeconfig's credentials were rejected, most likely expired: take a fresh one with "
     "`pulumi stack output kubeconfig --show-secrets` after `pulumi up` (or `pulumi refresh`)",
@@ -48,23 +61,64 @@ _WITH_PID = 'echo "$$"; exec "$@"'
 
 
 def connect(kubeconfig: Kubeconfig) -> KubeCluster:
-    try:
-        # kubernetes.config, .watch and .stream carry no annotations; their results are typed on receipt.
-        if kubeconfig.content is not None:
-            client: ApiClient = new_client_from_config_dict(  # type: ignore[no-untyped-call]
-                dict(kubeconfig.content), persist_config=False
-            )
-        else:
-            client = new_client_from_config(kubeconfig.path, persist_config=False)  # type: ignore[no-untyped-call]
-    # Loading fails in as many ways as a kubeconfig can be wrong (YAML, schema, missing context, files);
-    # all of them are bad input and get the same one-paragraph answer.
-    except Exception as error:
-        detail = " ".join(str(error).split()).rstrip(".")
+    configuration = Configuration()
+    configuration.retries = _RETRIES
+    with _logged_errors() as plugin_errors:
+        try:
+            # kubernetes.config, .watch and .stream carry no annotations; their results are typed on receipt.
+            if kubeconfig.content is not None:
+                new_client_from_config_dict(  # type: ignore[no-untyped-call]
+                    dict(kubeconfig.content), persist_config=False, client_configuration=configuration
+                )
+            else:
+                new_client_from_config(  # type: ignore[no-untyped-call]
+                    kubeconfig.path, persist_config=False, client_configuration=configuration
+                )
+        # Loading fails in as many ways as a kubeconfig can be wrong (YAML, schema, missing context, files);
+        # all of them are bad input and get the same one-paragraph answer.
+        except Exception as error:
+            raise UsageError(
+                f"The kubeconfig {kubeconfig.origin} cannot be used: {one_line(str(error))}. Give a "
+                "valid kubeconfig with --kubeconfig PATH or KUBECONFIG, or the stack outputs with "
+                "--outputs/--stack."
+            ) from None
+    if plugin_errors:
+        # The client logs a failing exec credential plugin and goes on without credentials.
         raise UsageError(
-            f"The kubeconfig {kubeconfig.origin} cannot be used: {detail}. Give a valid kubeconfig with "
-            "--kubeconfig PATH or KUBECONFIG, or the stack outputs with --outputs/--stack."
-        ) from None
-    return KubeCluster(client)
+            f"The kubeconfig {kubeconfig.origin} cannot be used: its exec credential plugin (user.exec) "
+            f"failed: {one_line(plugin_errors[0])}. Make the plugin's command work (run it by hand to see "
+            "why), or use a kubeconfig with a certificate or token such as the stack's kubeconfig output."
+        )
+    cluster = KubeCluster(ApiClient(configuration))
+    cluster.check_reachable(kubeconfig.origin)
+    return cluster
+
+
+@contextmanager
+def _logged_errors() -> Iterator[list[str]]:
+    """Errors logged on the root logger meanwhile, kept from stderr (where logging's default handler, which
+    ``logging.error`` installs when there is none, would print them as ``ERROR:root:``)."""
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler = Keep(logging.ERROR)
+    root.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        root.removeHandler(handler)
+
+
+def network_reason(error: BaseException) -> str:
+    """The innermost cause of a connection failure, without urllib3's pool and connection reprs."""
+    while isinstance(getattr(error, "reason", None), BaseException):
+        error = error.reason  # type: ignore[attr-defined]  # MaxRetryError, ProtocolError wrap the cause
+    text = str(error.args[-1]) if isinstance(error, ConnectTimeoutError) and error.args else str(error)
+    return one_line(_CONNECTION_REPR.sub("", text))
 
 
 @contextmanager
@@ -78,11 +132,15 @@ def _api(what: str) -> Iterator[None]:
             f"Kubernetes API: {what} failed ({detail.strip()})" + (f": {hint}" if hint else "")
         ) from None
     except (urllib3.exceptions.HTTPError, WebSocketException, OSError) as error:
-        raise SetupError(f"cannot reach the Kubernetes API server to {what}: {error}") from None
+        raise SetupError(
+            f"cannot reach the Kubernetes API server to {what}: {network_reason(error)}"
+        ) from None
 
 
 class KubeCluster:
     def __init__(self, client: ApiClient) -> None:
+        self._host = client.configuration.host
+        self._version = VersionApi(client)
         self._core = core = CoreV1Api(client)
         networking = NetworkingV1Api(client)
         # The kinds --create makes (build_test_objects): name and namespace in, the API call out.
@@ -105,6 +163,26 @@ class KubeCluster:
                 delete=core.delete_namespaced_pod,
             ),
         }
+
+    def check_reachable(self, origin: str) -> None:
+        """One request before anything else, so that a server that cannot be reached, or that refuses the
+        credentials, is reported once, before any step, naming the server and where its address came from."""
+        try:
+            self._version.get_code(_request_timeout=_PROBE_TIMEOUT)
+        except ApiException as error:
+            if error.status == 401:
+                raise SetupError(
+                    f"The Kubernetes API server {self._host} refused the credentials of the kubeconfig "
+                    f"{origin} (401 Unauthorized): {_HINTS[401]}"
+                ) from None
+            # Any other answer (403, 404) still shows the server is there; each call reports its own.
+        except (urllib3.exceptions.HTTPError, OSError) as error:
+            raise SetupError(
+                f"Cannot reach the Kubernetes API server {self._host} named by the kubeconfig {origin}: "
+                f"{network_reason(error)}. Check that this machine can reach it (the cluster's API server "
+                "needs a public endpoint, or run the check from inside the VPC) and that the kubeconfig is "
+                "the cluster's current one."
+            ) from None
 
     def read(self, pod: PodRef) -> PodState | None:
         with _api(f"read pod {pod}"):

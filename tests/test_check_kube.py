@@ -3,20 +3,27 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import urllib3
+import yaml
 
 from ack_rdma_check import kube
-from ack_rdma_check.errors import SetupError
+from ack_rdma_check.errors import SetupError, UsageError
 from ack_rdma_check.perftest_errors import Failure, diagnose
 from ack_rdma_check.transport import ExecResult, ExecTimeoutError, Kubeconfig, PodRef, PodState
 from components.k8s_objects import TestPodSpec, build_test_objects
 from tests.check_fixtures.fake_apiserver import ExecReply, FakeApiServer, pod_json
 from tests.check_fixtures.fake_cluster import fixture
 
+ENTRY_POINT = Path(sys.executable).parent / "ack-rdma-check"
 SERVER = PodRef("rdma-test", "rdma-test-0")
 WRAPPER = ["sh", "-c", 'echo "$$"; exec "$@"', "ack-rdma-check"]
 
@@ -188,23 +195,115 @@ def test_background_server_that_ends_by_itself(api: FakeApiServer) -> None:
 
 
 def test_expired_credentials_name_the_fix(api: FakeApiServer) -> None:
-    api.unauthorized = True
+    cluster = connect(api)
+    api.unauthorized = True  # the credentials expire during the check
     with pytest.raises(SetupError) as caught:
-        connect(api).read(SERVER)
+        cluster.read(SERVER)
     assert caught.value.reason.startswith(
         "Kubernetes API: read pod rdma-test/rdma-test-0 failed (401 Unauthorized)"
     )
     assert "pulumi stack output kubeconfig --show-secrets" in caught.value.reason
 
 
+def test_credentials_refused_at_the_first_request(api: FakeApiServer) -> None:
+    api.unauthorized = True
+    with pytest.raises(SetupError) as caught:
+        connect(api)
+    assert caught.value.reason == (
+        f"The Kubernetes API server {api.url} refused the credentials of the kubeconfig the test "
+        "kubeconfig (401 Unauthorized): the kubeconfig's credentials were rejected, most likely expired: "
+        "take a fresh one with `pulumi stack output kubeconfig --show-secrets` after `pulumi up` "
+        "(or `pulumi refresh`)"
+    )
+    assert api.requests == [("GET", "/version/")]
+
+
 def test_api_server_that_is_not_there() -> None:
     closed = FakeApiServer()
     kubeconfig = closed.kubeconfig()
     closed.close()
-    with pytest.raises(
-        SetupError, match="cannot reach the Kubernetes API server to read pod rdma-test/rdma-test-0"
-    ):
-        kube.connect(Kubeconfig("test", content=kubeconfig)).read(SERVER)
+    with pytest.raises(SetupError) as caught:
+        kube.connect(Kubeconfig("from KUBECONFIG", content=kubeconfig))
+    assert caught.value.reason == (
+        f"Cannot reach the Kubernetes API server {closed.url} named by the kubeconfig from KUBECONFIG: "
+        "Failed to establish a new connection: [Errno 111] Connection refused. Check that this machine can "
+        "reach it (the cluster's API server needs a public endpoint, or run the check from inside the VPC) "
+        "and that the kubeconfig is the cluster's current one."
+    )
+
+
+def test_network_reason_drops_urllib3_reprs() -> None:
+    closed = FakeApiServer()
+    closed.close()
+    with pytest.raises(urllib3.exceptions.MaxRetryError) as caught:
+        urllib3.PoolManager(retries=1).request("GET", f"{closed.url}/api/v1/namespaces/rdma-test/pods")
+    assert "HTTPConnection(host=" in str(caught.value)
+    assert kube.network_reason(caught.value) == (
+        "Failed to establish a new connection: [Errno 111] Connection refused"
+    )
+
+
+def exec_plugin_kubeconfig(api: FakeApiServer, command: str) -> dict[str, Any]:
+    kubeconfig = api.kubeconfig()
+    kubeconfig["users"][0]["user"] = {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": command}
+    }
+    return kubeconfig
+
+
+def test_failing_exec_credential_plugin_is_named_with_its_message(api: FakeApiServer, tmp_path: Path) -> None:
+    plugin = tmp_path / "ack-credentials"
+    plugin.write_text("#!/bin/sh\necho 'error: the RAM user has no AccessKey configured' >&2\nexit 1\n")
+    plugin.chmod(0o755)
+    with pytest.raises(UsageError) as caught:
+        kube.connect(Kubeconfig("the test kubeconfig", content=exec_plugin_kubeconfig(api, str(plugin))))
+    assert str(caught.value) == (
+        "The kubeconfig the test kubeconfig cannot be used: its exec credential plugin (user.exec) failed: "
+        "exec: process returned 1. error: the RAM user has no AccessKey configured. Make the plugin's "
+        "command work (run it by hand to see why), or use a kubeconfig with a certificate or token such as "
+        "the stack's kubeconfig output."
+    )
+    assert api.requests == [], "no request goes out without the credentials"
+
+
+def test_missing_exec_credential_plugin_from_the_command_line(api: FakeApiServer, tmp_path: Path) -> None:
+    """In a real process: no ``ERROR:root:`` line and no urllib3 retry warnings, one paragraph, exit 2."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(exec_plugin_kubeconfig(api, "aliyun")), encoding="utf-8")
+    done = subprocess.run(
+        [str(ENTRY_POINT), "--kubeconfig", str(kubeconfig), "--selector", "app=rdma-test"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"ack-rdma-check: The kubeconfig --kubeconfig {kubeconfig} cannot be used: its exec credential "
+        "plugin (user.exec) failed: [Errno 2] No such file or directory: 'aliyun'. Make the plugin's command "
+        "work (run it by hand to see why), or use a kubeconfig with a certificate or token such as the "
+        "stack's kubeconfig output.\n"
+    )
+
+
+def test_unreachable_server_from_the_command_line_is_reported_once(tmp_path: Path) -> None:
+    closed = FakeApiServer()
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(closed.kubeconfig()), encoding="utf-8")
+    closed.close()
+    done = subprocess.run(
+        [str(ENTRY_POINT), "--kubeconfig", str(kubeconfig), "--selector", "app=rdma-test"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"ack-rdma-check: Cannot reach the Kubernetes API server {closed.url} ")
+    assert done.stderr.count("\n") == 1 and done.stderr.count("Connection refused") == 1
+    assert "HTTPConnectionPool" not in done.stderr and "Max retries" not in done.stderr
 
 
 @pytest.mark.parametrize(

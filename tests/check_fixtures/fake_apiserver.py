@@ -2,6 +2,7 @@
 Kubernetes transport calls, so the real ``kubernetes`` client library (REST, watch, exec websocket) is what
 gets tested.
 
+- ``GET /version``, the check's first request;
 - ``GET/POST/DELETE /api/v1/namespaces/<ns>/pods[/<name>]``, and the same for namespaces and network
   policies; ``NotFound``/``Unauthorized`` as ``Status`` objects; ``?watch=true`` streams one JSON event per
   line (``ADDED``, then queued ``MODIFIED`` states) and holds the stream open until ``timeoutSeconds``, as
@@ -27,6 +28,18 @@ from urllib.parse import parse_qs, urlsplit
 _WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 _HOLD_LIMIT = 10.0
+VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.1-aliyun.1",
+    "gitCommit": "3b5c0c1b8f8f6a0d0e1e6f1a3c2f9d8e7b6a5c4d",
+    "gitTreeState": "clean",
+    "buildDate": "2024-10-24T07:35:42Z",
+    "goVersion": "go1.22.5",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+"""``GET /version`` as an ACK 1.31 API server answers it (fields of k8s.io/apimachinery's version.Info)."""
 
 
 @dataclass
@@ -153,7 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             return
         stored = self.server_fake.objects.get("/" + "/".join(path))
-        if stored is not None:
+        if path == ["version"]:
+            self._json(200, VERSION)
+        elif stored is not None:
             self._json(200, stored)
         elif len(path) < 5 or path[4] != "pods":
             self._json(404, _status(404, "NotFound", f'{path[-2]} "{path[-1]}" not found'))
