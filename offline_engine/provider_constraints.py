@@ -27,7 +27,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class Schema:
     rows: tuple[Row, ...]
     autonames: str | None = None
     """The argument the bridge fills with ``<resource name>-<7 hex>`` when left out (``name``), if any."""
+    pulumi_names: Mapping[str, str] = field(default_factory=dict)
+    """Terraform names whose Pulumi name is not their camelCase (the bridge pluralizes list names:
+    ``entry_list`` -> ``entryLists``)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ def _schemas(entries: Mapping[str, Any]) -> dict[str, Schema]:
             file=entry["file"],
             rows=rows,
             autonames=entry.get("pulumi_autonames"),
+            pulumi_names=entry.get("pulumi_names", {}),
         )
     return schemas
 
@@ -140,6 +144,9 @@ def _sdk_module(token: str) -> Path:
     return root / ("" if module == "index" else module) / f"{snake}.py"
 
 
+_GETTER = re.compile(r'@pulumi\.getter(?:\(name="(\w+)"\))?\n(?:\s+@[^\n]*\n)*\s+def (\w+)\(')
+
+
 def sdk_argument_names(token: str) -> set[str]:
     """Wire (camelCase) names the installed pulumi_alicloud module of ``token`` and its module's input types
     use: what the engine receives."""
@@ -148,8 +155,7 @@ def sdk_argument_names(token: str) -> set[str]:
     for path in (module, module.parent / "_inputs.py"):
         if path.exists():
             text = path.read_text()
-            names.update(re.findall(r'@pulumi\.getter\(name="(\w+)"\)', text))
-            names.update(re.findall(r"@pulumi\.getter\n\s+def (\w+)\(", text))
+            names.update(wire or python for wire, python in _GETTER.findall(text))
             names.update(re.findall(r"__args__\['(\w+)'\]", text))
     return names
 
@@ -190,40 +196,45 @@ class _Location:
     """``_ABSENT`` when the argument is not in the config."""
 
 
-def _locations(config: Any, segments: Sequence[str], key: str = "", path: str = "") -> Iterator[_Location]:
-    """Every place ``segments`` names in ``config``: one per element of each list-of-blocks on the way."""
+def _locations(
+    config: Any, segments: Sequence[str], names: Mapping[str, str], key: str = "", path: str = ""
+) -> Iterator[_Location]:
+    """Every place ``segments`` names in ``config``: one per element of each list-of-blocks on the way.
+    ``names``: the schema's Pulumi names that are not plain camelCase (see ``Schema.pulumi_names``)."""
     segment, rest = segments[0], segments[1:]
     node = _plain(config)
     if segment == "*":
         for index, item in enumerate(node if isinstance(node, list) else []):
-            yield from _tail(item, rest, f"{key}.{index}", f"{path}[{index}]")
+            yield from _tail(item, rest, names, f"{key}.{index}", f"{path}[{index}]")
         return
     if not isinstance(node, dict):
         return
-    name = pulumi_name(segment)
+    name = names.get(segment) or pulumi_name(segment)
     value = node.get(name, _ABSENT)
     here_key = f"{key}.{segment}" if key else segment
     here_path = f"{path}.{name}" if path else name
     if not rest or rest[0] == "*":
-        yield from _tail(value, rest, here_key, here_path)
+        yield from _tail(value, rest, names, here_key, here_path)
         return
     if not _is_set(value) or not _is_known(value):
         return
     plain = _plain(value)
     for index, item in enumerate(_elements(plain)):
         item_path = f"{here_path}[{index}]" if isinstance(plain, list) else here_path
-        yield from _locations(item, rest, f"{here_key}.{index}", item_path)
+        yield from _locations(item, rest, names, f"{here_key}.{index}", item_path)
 
 
-def _tail(value: Any, rest: Sequence[str], key: str, path: str) -> Iterator[_Location]:
+def _tail(
+    value: Any, rest: Sequence[str], names: Mapping[str, str], key: str, path: str
+) -> Iterator[_Location]:
     if rest:
         if _is_set(value) and _is_known(value):
-            yield from _locations(value, rest, key, path)
+            yield from _locations(value, rest, names, key, path)
         return
     yield _Location(key, path, value)
 
 
-def _absolute(config: Mapping[str, Any], key: str) -> Any:
+def _absolute(config: Mapping[str, Any], key: str, names: Mapping[str, str]) -> Any:
     """The value at an SDK key such as ``security_group_id`` or ``scaling_config.0.min_size``."""
     node: Any = config
     for segment in key.split("."):
@@ -232,7 +243,7 @@ def _absolute(config: Mapping[str, Any], key: str) -> Any:
             elements = _elements(node)
             node = elements[int(segment)] if int(segment) < len(elements) else _ABSENT
         elif isinstance(node, dict):
-            node = node.get(pulumi_name(segment), _ABSENT)
+            node = node.get(names.get(segment) or pulumi_name(segment), _ABSENT)
         else:
             return _ABSENT
     return node
@@ -376,10 +387,10 @@ VALIDATORS: Mapping[str, Validator] = {
 }
 
 
-def _group(row: Row, key: str, config: Mapping[str, Any]) -> str | None:
+def _group(row: Row, key: str, config: Mapping[str, Any], names: Mapping[str, str]) -> str | None:
     """ExactlyOneOf, AtLeastOneOf, RequiredWith over absolute keys (sorted, as the SDK lists them)."""
     all_keys = sorted({*row.params["keys"], key})
-    values = {name: _absolute(config, name) for name in all_keys}
+    values = {name: _absolute(config, name, names) for name in all_keys}
     specified = [name for name, value in values.items() if _is_set(value) and _is_known(value)]
     unknown = [name for name, value in values.items() if _is_set(value) and not _is_known(value)]
     joined = ",".join(all_keys)
@@ -398,8 +409,8 @@ def violations(schema: Schema, config: Mapping[str, Any], name: str) -> list[Vio
     """Every row of ``schema`` that ``config`` (Pulumi inputs, camelCase) breaks; ``name``: the resource's."""
     found: list[Violation] = []
     for row in schema.rows:
-        for location in _locations(config, row.argument.split(".")):
-            reason = _check(row, location, config, name)
+        for location in _locations(config, row.argument.split("."), schema.pulumi_names):
+            reason = _check(row, location, config, name, schema.pulumi_names)
             if reason is not None:
                 # One paragraph: some provider messages carry newlines and tabs.
                 flat = " ".join(reason.split())
@@ -407,9 +418,11 @@ def violations(schema: Schema, config: Mapping[str, Any], name: str) -> list[Vio
     return found
 
 
-def _conflict(row: Row, location: _Location, config: Mapping[str, Any], name: str) -> str | None:
+def _conflict(
+    row: Row, location: _Location, config: Mapping[str, Any], name: str, names: Mapping[str, str]
+) -> str | None:
     for other in row.params["keys"]:
-        other_value = _absolute(config, other)
+        other_value = _absolute(config, other, names)
         if _is_set(other_value) and _is_known(other_value):
             where = f"{name}.{location.pulumi_path}"
             return f"\"{location.key}\": conflicts with {other}. Examine values at '{where}'."
@@ -426,28 +439,32 @@ def _ignored(row: Row, location: _Location) -> str | None:
     )
 
 
-def _check(row: Row, location: _Location, config: Mapping[str, Any], name: str) -> str | None:
+def _check(
+    row: Row, location: _Location, config: Mapping[str, Any], name: str, names: Mapping[str, str]
+) -> str | None:
     """schemaMap.validate's order: ExactlyOneOf/AtLeastOneOf, Required, then (set only) RequiredWith, then
     (known only) ConflictsWith and the validator."""
     kind, value = row.kind, location.value
     if kind in ("exactly_one_of", "at_least_one_of"):
-        return _group(row, location.key, config)
+        return _group(row, location.key, config, names)
     if kind in ("required", "ignored_filter"):
         return _missing(location) if kind == "required" else _ignored(row, location)
     if kind == "force_new" or not _is_set(value):
         return None
     if kind == "required_with":
-        return _group(row, location.key, config)
-    return _known(row, location, config, name) if _is_known(value) else None
+        return _group(row, location.key, config, names)
+    return _known(row, location, config, name, names) if _is_known(value) else None
 
 
 def _missing(location: _Location) -> str | None:
     return None if _is_set(location.value) else f"Missing required property '{location.pulumi_path}'"
 
 
-def _known(row: Row, location: _Location, config: Mapping[str, Any], name: str) -> str | None:
+def _known(
+    row: Row, location: _Location, config: Mapping[str, Any], name: str, names: Mapping[str, str]
+) -> str | None:
     if row.kind == "conflicts_with":
-        return _conflict(row, location, config, name)
+        return _conflict(row, location, config, name, names)
     validator = VALIDATORS.get(row.kind)
     if validator is None:
         raise ValueError(f"unknown constraint kind {row.kind!r} in {TABLE_PATH.name}")
@@ -486,7 +503,7 @@ def with_autoname(schema: Schema, inputs: Mapping[str, Any], name: str) -> Mappi
             else []
         )
     } - {field}
-    if any(_is_set(_absolute(inputs, key)) for key in related):
+    if any(_is_set(_absolute(inputs, key, schema.pulumi_names)) for key in related):
         return inputs
     suffix = hashlib.sha256(name.encode()).hexdigest()[:7]
     return {**inputs, pulumi_name(field): f"{name[: AUTONAME_MAX_LENGTH - 8]}-{suffix}"}
@@ -528,8 +545,8 @@ def forces_replacement(token: str, old: Mapping[str, Any], new: Mapping[str, Any
         if row.kind != "force_new":
             continue
         segments = row.argument.split(".")
-        before = {where.key: where.value for where in _locations(old, segments)}
-        after = {where.key: where.value for where in _locations(new, segments)}
+        before = {where.key: where.value for where in _locations(old, segments, schema.pulumi_names)}
+        after = {where.key: where.value for where in _locations(new, segments, schema.pulumi_names)}
         for key in before.keys() | after.keys():
             was, now = (
                 _plain(side.get(key)) if _is_set(side.get(key, _ABSENT)) else None for side in (before, after)

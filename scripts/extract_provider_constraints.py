@@ -147,7 +147,8 @@ aliyun/terraform-provider-alicloud at the revision below (master after v1.289.0;
 identical at the v1.289.0 tag). pulumi-alicloud 4.0.0 wraps a newer release (its SDK documents arguments
 'Available since v1.295.0'), which no mirror here holds: every argument below is checked against the
 installed pulumi_alicloud 4.0.0 SDK (here and in tests/test_provider_constraints.py); arguments that SDK
-no longer has are left out and listed under not_in_pulumi_sdk. pulumi_autonames: the bridge fills a
+no longer has would be left out and listed under not_in_pulumi_sdk; pulumi_names: Terraform names the
+bridge does not just camelCase (it pluralizes list names). pulumi_autonames: the bridge fills a
 left-out `name` (SetAutonaming in pulumi-alicloud), so its Required row is left out. Validation semantics
 and wording: hashicorp/terraform-plugin-sdk v1.17.2 helper/schema/schema.go (the provider's SDK),
 alicloud/validators.go (rows with wording: provider), helper/validation (wording: sdk); enforced by
@@ -499,19 +500,24 @@ def _entry(
     path = f"alicloud/{file}.go"
     source = _Source(_git_show(provider, revision, path), constants)
     sdk_names = sdk_argument_names(token)
-    rows, absent = [], set()
+    rows, absent, renamed = [], set(), {}
     for row in _schema_rows(source, _factory(source.text)):
-        missing = [
-            segment
-            for key in (row["argument"], *row.get("keys", []))
-            for segment in key.split(".")
-            if segment != "*" and not segment.isdigit() and pulumi_name(segment) not in sdk_names
-        ]
+        missing = []
+        for key in (row["argument"], *row.get("keys", [])):
+            for segment in key.split("."):
+                if segment == "*" or segment.isdigit() or pulumi_name(segment) in sdk_names:
+                    continue
+                if pulumi_name(segment) + "s" in sdk_names:  # The bridge pluralizes list names.
+                    renamed[segment] = pulumi_name(segment) + "s"
+                else:
+                    missing.append(segment)
         if missing:
             absent.update(missing)  # Gone from the provider the SDK wraps: nothing can set it.
         else:
             rows.append(row)
     entry: dict[str, Any] = {"terraform": terraform, "file": path, "rows": rows}
+    if renamed:
+        entry["pulumi_names"] = dict(sorted(renamed.items()))
     if token in RESOURCES and _autonamed(source, _factory(source.text)):
         # The bridge fills a left-out name, so "name is required" can never fail under Pulumi.
         entry["rows"] = [row for row in rows if (row["kind"], row["argument"]) != ("required", "name")]

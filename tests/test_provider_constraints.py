@@ -8,7 +8,7 @@ table names exists, under the name the engine looks for, in the pulumi_alicloud 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +51,12 @@ def _rows() -> list[Any]:
     return cases
 
 
-def _put(config: dict[str, Any], key: str, value: Any) -> None:
+def _put(config: dict[str, Any], key: str, value: Any, names: Mapping[str, str]) -> None:
     """Set ``key`` (``a.b``, ``a.0.b`` or ``a.*``; Terraform names) in Pulumi-shaped inputs."""
     segments = [segment for segment in key.split(".") if not segment.isdigit()]
     node = config
     for position, segment in enumerate(segments):
-        name = pulumi_name(segment)
+        name = names.get(segment) or pulumi_name(segment)
         rest = segments[position + 1 :]
         if not rest:
             node[name] = value
@@ -100,27 +100,28 @@ def _breaking_value(row: Row) -> Any:
     raise AssertionError(f"no breaking value for {kind}")
 
 
-def _breaking_config(row: Row) -> dict[str, Any]:
+def _breaking_config(schema: Schema, row: Row) -> dict[str, Any]:
+    names = schema.pulumi_names
     config: dict[str, Any] = {}
     if row.kind == "required":
         if "." in row.argument:
-            _put(config, row.argument.rsplit(".", 1)[0] + ".unrelated", "x")
+            _put(config, row.argument.rsplit(".", 1)[0] + ".unrelated", "x", names)
         return config
     if row.kind in ("exactly_one_of", "at_least_one_of"):
         if row.kind == "exactly_one_of":
             for key in {*row.params["keys"], row.argument}:
-                _put(config, key, False)  # false is set (raw config), so two set keys break the row
+                _put(config, key, False, names)  # false is set (raw config), so two set keys break the row
         elif "." in row.argument:
-            _put(config, row.argument.rsplit(".", 1)[0] + ".unrelated", "x")
+            _put(config, row.argument.rsplit(".", 1)[0] + ".unrelated", "x", names)
         return config
     if row.kind == "conflicts_with":
-        _put(config, row.argument, False)
-        _put(config, row.params["keys"][0], False)
+        _put(config, row.argument, False, names)
+        _put(config, row.params["keys"][0], False, names)
         return config
     if row.kind == "required_with":
-        _put(config, row.argument, "x")
+        _put(config, row.argument, "x", names)
         return config
-    _put(config, row.argument, _breaking_value(row))
+    _put(config, row.argument, _breaking_value(row), names)
     return config
 
 
@@ -155,12 +156,12 @@ def test_every_row_can_fail(section: str, schema: Schema, row: Row) -> None:
         # Create-only: a change of the argument means a new resource (a protected one cannot be replaced).
         old: dict[str, Any] = {}
         new: dict[str, Any] = {}
-        _put(old, row.argument, "before")
-        _put(new, row.argument, "after")
+        _put(old, row.argument, "before", schema.pulumi_names)
+        _put(new, row.argument, "after", schema.pulumi_names)
         assert row.argument in forces_replacement(schema.token, old, new)
         assert forces_replacement(schema.token, old, old) == []
         return
-    config = _breaking_config(row)
+    config = _breaking_config(schema, row)
     check: Callable[[], None] = (
         (lambda: check_resource(schema.token, "subject", config))
         if section == "resource"
@@ -222,7 +223,9 @@ def test_every_argument_exists_in_the_pulumi_sdk_under_the_engines_name(token: s
         for row in schema.rows
         for key in (row.argument, *row.params.get("keys", []))
         for segment in key.split(".")
-        if segment != "*" and not segment.isdigit() and pulumi_name(segment) not in names
+        if segment != "*"
+        and not segment.isdigit()
+        and schema.pulumi_names.get(segment, pulumi_name(segment)) not in names
     }
     assert not missing, f"{token}: {sorted(missing)} not in the SDK under these names"
 
