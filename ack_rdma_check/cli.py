@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import NoReturn, TextIO
@@ -18,6 +19,7 @@ from rich.console import Console
 
 from ack_rdma_check import inputs
 from ack_rdma_check.errors import SetupError, UsageError
+from ack_rdma_check.input_files import echo, shorten
 from ack_rdma_check.report import RichProgress, print_summary, to_json
 from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
 from ack_rdma_check.steps.perf import RunTiming
@@ -35,10 +37,12 @@ def connect_with_kubernetes_client(kubeconfig: Kubeconfig) -> Cluster:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        # argparse quotes the offending arguments whole (all unrecognized ones in one message).
+        message = shorten(message, 240)
         raise UsageError(f"{message[0].upper()}{message[1:]}. See ack-rdma-check --help.")
 
 
-def _positive(unit: str, example: str) -> Callable[[str], float]:
+def _positive(unit: str, example: str, limit: float, why: str) -> Callable[[str], float]:
     def parse(text: str) -> float:
         try:
             value = float(text)
@@ -46,9 +50,41 @@ def _positive(unit: str, example: str) -> Callable[[str], float]:
             value = math.nan
         if not math.isfinite(value) or value <= 0:
             raise argparse.ArgumentTypeError(
-                f"expected a positive number of {unit} such as {example}, got {text!r}"
+                f"expected a positive number of {unit} such as {example}, got {echo(text)}"
             )
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"{echo(text)} {unit} is more than {limit:g} ({why})")
         return value
+
+    return parse
+
+
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _namespace(text: str) -> str:
+    if not _NAMESPACE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{echo(text)} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        )
+    return text
+
+
+def _name(what: str, limit: int, *, spaces: bool = False) -> Callable[[str], str]:
+    """A name passed on to the API server or the pods' commands: printable ASCII (one word unless
+    ``spaces``: set-based label selectors have them), of a bounded length."""
+    shape = "printable ASCII" if spaces else "one word of printable ASCII"
+
+    def parse(text: str) -> str:
+        if (
+            not 0 < len(text) <= limit
+            or not (text.isascii() and text.isprintable())
+            or (" " in text and not spaces)
+        ):
+            raise argparse.ArgumentTypeError(
+                f"{echo(text)} is not {what} ({shape}, at most {limit} characters)"
+            )
+        return text
 
     return parse
 
@@ -68,36 +104,54 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--stack", metavar="NAME", help="read the outputs of this stack with the pulumi CLI")
     pods = parser.add_argument_group("test pods")
     pods.add_argument(
-        "--namespace", help="namespace of the test pods (default: the testPods output, else rdma-test)"
+        "--namespace",
+        type=_namespace,
+        help="namespace of the test pods (default: the testPods output, else rdma-test)",
     )
-    pods.add_argument("--selector", help="label selector picking two pods instead of the testPods output")
+    pods.add_argument(
+        "--selector",
+        type=_name("a label selector", 1024, spaces=True),
+        help="label selector picking two pods instead of the testPods output",
+    )
     pods.add_argument(
         "--create",
         action="store_true",
         help="create the test pods (and their namespace) if missing; delete them after",
     )
-    pods.add_argument("--image", help="image for --create (default: the image in the testPodManifest output)")
+    pods.add_argument(
+        "--image",
+        type=_name("an image reference", 1024),
+        help="image for --create (default: the image in the testPodManifest output)",
+    )
     run = parser.add_argument_group("measurement")
     run.add_argument(
         "--rdma-cm", action="store_true", help="connect through RDMA_CM (host-network pods, bond0)"
     )
     run.add_argument(
         "--min-gbits",
-        type=_positive("Gbit/s", "44"),
+        type=_positive("Gbit/s", "44", 800, "the fastest RDMA port, ConnectX-8, runs at 800 Gbit/s"),
         help=f"expected average Gbit/s (default: checkMinGbits output, else {inputs.DEFAULT_MIN_GBITS:g})",
     )
     run.add_argument("--latency", action="store_true", help="also run ib_read_lat")
-    run.add_argument("--device", help="RDMA device to use (default: the first with an active port)")
-    run.add_argument("--netdev", help="netdev whose RoCE v2 GID to use (default: a bond, else the first)")
+    run.add_argument(
+        "--device",
+        type=_name("an RDMA device name", 63),  # IB_DEVICE_NAME_MAX is 64 with the NUL
+        help="RDMA device to use (default: the first with an active port)",
+    )
+    run.add_argument(
+        "--netdev",
+        type=_name("a network interface name", 15),  # IFNAMSIZ is 16 with the NUL
+        help="netdev whose RoCE v2 GID to use (default: a bond, else the first)",
+    )
     run.add_argument(
         "--pod-timeout",
-        type=_positive("seconds", "300"),
+        type=_positive("seconds", "300", 86400, "a day"),
         default=300.0,
         help="seconds to wait for the pods to run (300)",
     )
     run.add_argument(
         "--connect-timeout",
-        type=_positive("seconds", "30"),
+        type=_positive("seconds", "30", 3600, "an hour"),
         default=30.0,
         help="seconds the client retries while the server does not listen yet (30)",
     )

@@ -251,3 +251,35 @@ def test_fuzz_outputs_file(content: bytes, create: bool) -> None:
         rc, message = check(["--outputs", str(path), *(["--create"] if create else [])])
     if rc != 0:
         assert_refused((rc, message))
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (
+            ["--min-gbits", "9" * 20_000],
+            "Argument --min-gbits: expected a positive number of Gbit/s such as 44",
+        ),
+        (["--min-gbits", "1e9"], "Argument --min-gbits: '1e9' Gbit/s is more than 800"),
+        (["--pod-timeout", "1e300"], "Argument --pod-timeout: '1e300' seconds is more than 86400 (a day)"),
+        (["--connect-timeout", "7200"], "Argument --connect-timeout: '7200' seconds is more than 3600"),
+        (["--namespace", "RDMA_test"], "Argument --namespace: 'RDMA_test' is not a namespace name"),
+        (
+            ["--namespace", "a" * 64],
+            "is not a namespace name (lower-case letters, digits and '-', at most 63)",
+        ),
+        (["--netdev", "eth0" * 4], "Argument --netdev: 'eth0eth0eth0eth0' is not a network interface name"),
+        (["--device", "mlx5 0"], "Argument --device: 'mlx5 0' is not an RDMA device name (one word"),
+        (["--selector", "app=\x1b[2J"], "Argument --selector: 'app=\\x1b[2J' is not a label selector"),
+        (["--image", "x" * 5000], "is not an image reference (one word of printable ASCII, at most 1024"),
+        (["--bogus"] * 5000, "Unrecognized arguments: --bogus --bogus"),
+    ],
+)
+def test_flags_out_of_range_or_shape(argv: list[str], fragment: str) -> None:
+    assert_refused(check(argv), fragment)
+
+
+def test_set_based_selector_with_spaces_is_accepted(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(stack.KUBECONFIG_YAML, encoding="utf-8")
+    assert check(["--kubeconfig", str(kubeconfig), "--selector", "app in (rdma-test), tier!=web"]) == (0, "")
