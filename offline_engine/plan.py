@@ -38,6 +38,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=Path("build"), help="manifests go to <out>/<stack>/manifests (build)"
     )
+    parser.add_argument(
+        "--stack-file",
+        type=Path,
+        help="plan this stack file instead of stacks/Pulumi.<stack>.yaml (to try a change before making it)",
+    )
     parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of text")
     return parser.parse_args(argv)
 
@@ -51,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
     try:
-        settings = load_stack_settings(arguments.stack)
+        settings = load_stack_settings(arguments.stack, stack_file=arguments.stack_file)
         run = preview_run(settings)
         check_as_up(settings)
     except (StackFileError, pulumi.RunError) as error:
