@@ -9,6 +9,7 @@ not a traceback).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from components.config_schema import (
     NodePoolEntry,
     StackConfigModel,
     did_you_mean,
+    key_hints,
     key_names,
     parse_taint,
     shown,
@@ -43,6 +45,8 @@ from components.node_pool import NodeLogin, RdmaNodePoolArgs
 from components.plugin_config import validate_plugin_config
 from components.security import ClusterSecurityGroupArgs
 
+# Namespaces of the providers and the engine: their keys are theirs to check.
+PROVIDER_NAMESPACES = frozenset({"alicloud", "pulumi", "kubernetes", "docker-build"})
 MAX_LISTED_PROBLEMS = 12
 """Problems spelt out in the message; the rest are counted (the message never grows with the input)."""
 _WHOLE_NUMBER = re.compile(r"^-?\d{1,18}$")
@@ -126,6 +130,7 @@ def read_stack_config() -> StackConfig:
     problems: list[str] = []
     for qualified, value in sorted(given.items()):
         if not qualified.startswith(prefix):
+            problems.extend(_namespace_problem(qualified))
             continue
         name = qualified[len(prefix) :]
         known = KEYS_BY_NAME.get(name)
@@ -149,6 +154,17 @@ def read_stack_config() -> StackConfig:
         region=str(region) if region is not None else None,
         problems=problems,
     )
+
+
+def _namespace_problem(qualified: str) -> list[str]:
+    """A key in a namespace that is a misspelling of the project's: nothing reads it, its default stays."""
+    namespace, _, name = qualified.partition(":")
+    if namespace in PROVIDER_NAMESPACES or not difflib.get_close_matches(namespace, [PROJECT], cutoff=0.7):
+        return []
+    return [
+        f"{shown(qualified)[1:-1]} is in namespace {shown(namespace)}, which nothing in this program reads; "
+        f"did you mean {PROJECT}:{shown(name)[1:-1]}?"
+    ]
 
 
 def parse_stack_config(
@@ -260,7 +276,7 @@ def _problem(detail: ErrorDetails) -> str:
 def _unknown_key(loc: tuple[int | str, ...]) -> str:
     name = str(loc[-1])
     if len(loc) == 1:
-        return f"is not a config key of this program; {did_you_mean(name, key_names())}"
+        return f"is not a config key of this program; {did_you_mean(name, key_names(), key_hints())}"
     kind, model = _ENTRY_KINDS[str(loc[0])]
     fields = [field.alias or field_name for field_name, field in model.model_fields.items()]
     return f"is not {'an' if kind[0] in 'aeiou' else 'a'} {kind} field; {did_you_mean(name, fields)}"

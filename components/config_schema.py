@@ -72,15 +72,26 @@ def problem(text: str, *, key: str | None = None) -> PydanticCustomError:
     return PydanticCustomError("stack_config", "{problem}", {"problem": text, "key": key})
 
 
-def did_you_mean(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"use one of {list(known)[:12]}."
+def did_you_mean(name: str, known: Sequence[str], hints: Mapping[str, str] | None = None) -> str:
+    """The closest known name; ``hints`` maps other names people use for a thing to the known name."""
+    hints = hints or {}
+    close = difflib.get_close_matches(name, [*known, *hints], n=1)
+    if not close:
+        return f"use one of {list(known)[:12]}."
+    return f"did you mean {hints.get(close[0], close[0])!r}?"
 
 
-def key(default: Any, description: str, *, secret: bool = False, **extra: Any) -> Any:
+def key(
+    default: Any, description: str, *, secret: bool = False, hints: tuple[str, ...] = (), **extra: Any
+) -> Any:
     """A config key: its default (what Pulumi.yaml declares) and description; ``secret`` keys must be set
-    with ``pulumi config set --secret``."""
-    return Field(default=default, description=description, json_schema_extra={"secret": secret}, **extra)
+    with ``pulumi config set --secret``; ``hints``: other names users may reach for (for "did you mean")."""
+    return Field(
+        default=default,
+        description=description,
+        json_schema_extra={"secret": secret, "hints": list(hints)},
+        **extra,
+    )
 
 
 # -- reusable value types ----------------------------------------------------------------------------
@@ -333,7 +344,10 @@ class StackConfigModel(_Strict):
         "nodePools entry.",
     )
     desired_size: PoolSize = key(
-        defaults.DESIRED_SIZE, "Number of RDMA nodes to buy (single-pool form; default of nodePools entries)."
+        defaults.DESIRED_SIZE,
+        "Number of RDMA nodes to buy (single-pool form; default of nodePools entries).",
+        # cs.NodePool's deprecated node_count, and what the walkthrough calls it.
+        hints=("nodeCount", "nodeNumber", "numNodes"),
     )
     node_labels: Labels = key(
         {}, "Extra node labels (string to string); aliyun.accelerator/rdma=true is always added."
@@ -690,3 +704,14 @@ def _builds_for(info: ValidationInfo, edition: str) -> bool:
 def key_names() -> tuple[str, ...]:
     """Every key of the namespace, camelCase, in declaration order."""
     return tuple(field.alias or name for name, field in StackConfigModel.model_fields.items())
+
+
+def key_hints() -> dict[str, str]:
+    """Other names of keys (``hints``) -> the key."""
+    hints: dict[str, str] = {}
+    for name, field in StackConfigModel.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        given = extra.get("hints")
+        for hint in given if isinstance(given, list) else ():
+            hints[str(hint)] = field.alias or name
+    return hints

@@ -77,7 +77,10 @@ def _read_yaml(path: Path, *, empty_ok: bool = False) -> dict[str, Any]:
 def _raise_for(path: Path, problems: list[str], fix: str) -> None:
     if not problems:
         return
-    listed = " ".join(f"({index}) {text}" for index, text in enumerate(problems[:MAX_LISTED], start=1))
+    listed = " ".join(
+        f"({index}) {text}{'' if text.endswith(('.', '?')) else '.'}"
+        for index, text in enumerate(problems[:MAX_LISTED], start=1)
+    )
     if len(problems) > MAX_LISTED:
         listed += f" (and {len(problems) - MAX_LISTED} more)"
     count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")

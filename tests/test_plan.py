@@ -57,7 +57,7 @@ def plan(
     stack: str,
     out: Path,
     *extra: str,
-    settings: Callable[[str], StackSettings] | None = None,
+    settings: Callable[..., StackSettings] | None = None,
     monkeypatch: pytest.MonkeyPatch | None = None,
 ) -> Planned:
     if settings is not None:
@@ -261,7 +261,7 @@ def test_a_violated_policy_is_listed_and_fails_the_plan_after_it_is_written(
 ) -> None:
     """SSH opened to the whole internet, which the stack config allows when listed but the pack does not."""
 
-    def open_ssh(stack: str) -> StackSettings:
+    def open_ssh(stack: str, **_: object) -> StackSettings:
         return load_stack_settings(stack, overrides={"ack-rdma:sshIngressCidrs": ["0.0.0.0/0"]})
 
     planned = plan("dev", tmp_path / "text", settings=open_ssh, monkeypatch=monkeypatch)
@@ -308,7 +308,7 @@ def test_a_fully_known_run_still_shows_no_secret(program_runs: dict[str, Program
 def test_registry_password_stays_out_of_the_plan_and_the_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def personal(stack: str) -> StackSettings:
+    def personal(stack: str, **_: object) -> StackSettings:
         return load_stack_settings(
             stack, overrides=PERSONAL, secret_overrides={"ack-rdma:registryPassword": PASSWORD}
         )
@@ -413,7 +413,7 @@ def test_an_object_waiting_for_deployment_is_not_written() -> None:
 def test_bad_config_exits_2_with_the_programs_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(stack: str) -> StackSettings:
+    def broken(stack: str, **_: object) -> StackSettings:
         return load_stack_settings(stack, overrides={"ack-rdma:vpcCidr": "10.0.0.0/33"})
 
     planned = plan("dev", tmp_path, settings=broken, monkeypatch=monkeypatch)
@@ -448,7 +448,7 @@ def test_an_error_raised_while_the_program_runs_exits_2_with_its_message(tmp_pat
         "import sys\n"
         "from offline_engine import plan\n"
         "from offline_engine.stack_files import load_stack_settings\n"
-        "plan.load_stack_settings = lambda stack: load_stack_settings(\n"
+        "plan.load_stack_settings = lambda stack, **_: load_stack_settings(\n"
         "    stack, overrides={'ack-rdma:registryInstanceId': 'not-an-instance'})\n"
         f"sys.exit(plan.main(['--stack', 'dev', '--out', {str(tmp_path)!r}]))\n"
     )
