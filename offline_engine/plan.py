@@ -23,7 +23,7 @@ from offline_engine.plan_manifests import write_manifests
 from offline_engine.plan_model import build_plan
 from offline_engine.plan_preview import check_as_up, preview_run
 from offline_engine.plan_render import render_plan
-from offline_engine.stack_files import PROJECT_DIR, StackFileError, load_stack_settings
+from offline_engine.stack_files import StackFileError, load_stack_settings
 
 EXIT_POLICY_VIOLATED = 1
 EXIT_BAD_INPUT = 2
@@ -41,8 +41,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--project-dir",
         type=Path,
-        default=PROJECT_DIR,
-        help="the project (Pulumi.yaml, __main__.py) to plan (this repository)",
+        help="the project (Pulumi.yaml, __main__.py) to plan (default: this repository)",
     )
     parser.add_argument(
         "--stack-file",
@@ -62,8 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _arguments(argv)
     started = time.perf_counter()
     try:
+        # Only what was asked for: tests stand in for load_stack_settings with functions of the stack alone.
+        options = {"project_dir": arguments.project_dir, "stack_file": arguments.stack_file}
         settings = load_stack_settings(
-            arguments.stack, project_dir=arguments.project_dir, stack_file=arguments.stack_file
+            arguments.stack, **{name: value for name, value in options.items() if value is not None}
         )
         run = preview_run(settings)
         check_as_up(settings)
