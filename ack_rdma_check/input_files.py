@@ -9,6 +9,7 @@ import json
 import os
 import re
 import stat
+import sys
 from typing import Any
 
 import yaml
@@ -107,8 +108,10 @@ def load_json(text: str, what: str, fix: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise UsageError(f"{what} is not JSON ({error.msg} at line {error.lineno}). {fix}") from None
-    except ValueError as error:  # an integer beyond Python's digit limit for conversions
-        raise UsageError(f"{what} is not usable JSON ({one_line(str(error))}). {fix}") from None
+    except ValueError:  # the only other refusal of json.loads: an integer past Python's digit limit
+        raise UsageError(
+            f"{what} holds a number of more than {sys.get_int_max_str_digits()} digits. {fix}"
+        ) from None
 
 
 class _BoundedLoader(yaml.SafeLoader):
