@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from components.config_keys import KEYS_BY_NAME, ConfigType
 from components.config_schema import (
     POOL_FIELD_DEFAULT_KEYS,
     PROJECT,
+    SHOWN_CHARS,
     AddonEntry,
     NodePoolEntry,
     StackConfigModel,
@@ -117,13 +118,19 @@ def given_config() -> dict[str, object]:
 
 
 def read_stack_config() -> StackConfig:
-    """Read this stack's config as the CLI handed it over and validate it; raises StackConfigError.
+    """Read this stack's config as the CLI handed it over and validate it; raises StackConfigError."""
+    return stack_config_from(given_config(), runtime_config.is_config_secret, pulumi.get_stack())
+
+
+def stack_config_from(
+    given: Mapping[str, object], is_secret: Callable[[str], bool], stack: str
+) -> StackConfig:
+    """The stack config from every key the program was given (qualified) and which of them are secret.
 
     Besides the schema's checks, refuses what ``pulumi.Config`` would pass over in silence: keys of the
     ``ack-rdma`` namespace the program does not know (a misspelt key would otherwise leave its default in
     place), plaintext values for keys that must be secret, and keys without a value (``null``).
     """
-    given = given_config()
     prefix = f"{PROJECT}:"
     plain: dict[str, str] = {}
     secrets: dict[str, pulumi.Output[str]] = {}
@@ -135,7 +142,7 @@ def read_stack_config() -> StackConfig:
         name = qualified[len(prefix) :]
         known = KEYS_BY_NAME.get(name)
         if known is not None and known.secret:
-            if not runtime_config.is_config_secret(qualified):
+            if not is_secret(qualified):
                 problems.append(
                     f"{qualified} is stored in plaintext but must be secret; remove it from the stack file "
                     f"and set it with `pulumi config set --secret {qualified}`."
@@ -150,7 +157,7 @@ def read_stack_config() -> StackConfig:
     return parse_stack_config(
         plain,
         secrets,
-        stack=pulumi.get_stack(),
+        stack=stack,
         region=str(region) if region is not None else None,
         problems=problems,
     )
@@ -245,7 +252,7 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         name = _ALIASES.get(part, part) if isinstance(part, str) else part
         text += f"[{name}]" if isinstance(name, int) else (f".{name}" if text else name)
-    return text
+    return shown(text)[1:-1] if len(text) > SHOWN_CHARS else text
 
 
 def _problem(detail: ErrorDetails) -> str:
