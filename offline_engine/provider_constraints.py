@@ -434,8 +434,8 @@ def _ignored(row: Row, location: _Location) -> str | None:
     if not _is_set(value) or not _is_known(value) or value not in row.params["values"]:
         return None
     return (
-        f'{location.key}="{value}" is accepted but ignored by the provider ({row.params["reason"]}); drop '
-        "the argument and do not rely on it"
+        f'{location.key}="{value}" is accepted but ignored by the provider ({row.params["reason"]}), so the '
+        "result is not filtered by it."
     )
 
 
@@ -471,16 +471,23 @@ def _known(
     return validator(row, location.key, _plain(location.value))
 
 
+_FIXES: Mapping[str, str] = {
+    "conflicts_with": "leave one of the two arguments out (None, not false: false counts as set)",
+    "exactly_one_of": "set exactly one of the listed arguments",
+    "at_least_one_of": "set one of the listed arguments",
+    "required": "set the argument",
+    "required_with": "set all of the listed arguments together, or none",
+    "ignored_filter": "drop the argument and do not rely on it",
+}
+
+
 def _report(table: ConstraintTable, schema: Schema, found: Sequence[Violation], prefix: str) -> str:
     first = found[0]
-    more = (
-        f" ({len(found) - 1} more provider check failures: fix this one and run again.)"
-        if len(found) > 1
-        else ""
-    )
+    fix = _FIXES.get(first.row.kind, "give a value the provider accepts")
+    more = f" The provider reports {len(found) - 1} more problems with it." if len(found) > 1 else ""
     return (
-        f"{prefix}{first.reason} [Pulumi argument '{first.pulumi_path}'; rule: {schema.terraform} "
-        f"{first.row.kind} from {table.source(schema, first.row)}]{more}"
+        f"{prefix}{first.reason} Fix: {fix} (Pulumi argument '{first.pulumi_path}'; rule: {schema.terraform} "
+        f"{first.row.kind} from {table.source(schema, first.row)}).{more}"
     )
 
 
