@@ -23,6 +23,7 @@ from rdma_device_plugin.resource import ResourcePlugin
 from rdma_device_plugin.server import PluginServerError
 from rdma_device_plugin.settings import ServeOptions
 from rdma_device_plugin.status_server import Health, StatusServer, StatusServerError
+from rdma_device_plugin.sysfs import SysfsReader
 from rdma_device_plugin.verbs_events import VerbsEvents
 
 __all__ = ["ResourcePlugin", "Supervisor", "run", "serve"]
@@ -44,7 +45,15 @@ class Supervisor:
         self.plugins: dict[str, ResourcePlugin] = {}
         self.hcas: list[Hca] = []
         self.watching = False
-        self.poller = PortPoller(opts.sysfs_root, opts.health_poll_interval, self.current_hcas, self.apply)
+        self.reader = SysfsReader(on_failure=metrics.sysfs_read_failed)
+        self.poller = PortPoller(
+            opts.sysfs_root,
+            opts.health_poll_interval,
+            self.current_hcas,
+            self.apply,
+            dev_root=opts.dev_root,
+            reader=self.reader,
+        )
         self.events = VerbsEvents(self.poller.wake)
         self._watch = DirectoryWatch(opts.device_plugin_dir, self._on_directory_events)
         self._group: asyncio.TaskGroup | None = None
@@ -89,7 +98,9 @@ class Supervisor:
 
     async def discover(self) -> list[Hca]:
         # sysfs reads block; keep the loop free for Allocate meanwhile.
-        return await asyncio.to_thread(discover, self.opts.sysfs_root, self.opts.dev_root)
+        return await asyncio.to_thread(
+            discover, self.opts.sysfs_root, self.opts.dev_root, self.hcas, self.reader
+        )
 
     async def rediscover(self) -> None:
         self.apply(await self.discover())

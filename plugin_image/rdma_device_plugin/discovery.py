@@ -4,18 +4,26 @@ One Hca per ``<sysfs>/class/infiniband/<ibdev>``: its PCI function (vendor, devi
 netdevs, SR-IOV links), its ports, the netdev behind each port's GID 0 (how ``mlx5_bond_0`` maps to
 ``bond0``), and its character devices found through ``class/infiniband_verbs/*/ibdev`` and
 ``class/infiniband_mad/*/ibdev``. A host without RDMA support yields [].
+
+Reads go through a SysfsReader (bounded in size and time). A read that fails (EMFILE, EIO, a timeout) is not
+a device that changed: given the previous result, discovery keeps what it knew -- the whole previous list
+when ``class/infiniband`` cannot be listed, a port's previous state when its state file cannot be read, an
+HCA's previous char devices when their class directory cannot be listed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from rdma_device_plugin.sysfs import entries, label, link_name, natural_key, read_attr, read_hex_id, read_int
+from rdma_device_plugin.sysfs import FAILED, Read, SysfsReader, label, link_name, natural_key
 
 CharKind = Literal["uverbs", "umad", "issm"]
 DEV_INFINIBAND = "/dev/infiniband"
+# A port state nothing could be read for (its file is gone, or failed with nothing known before).
+UNKNOWN = "UNKNOWN"
 # The sysfs class of each kind of char device, in the order a device's nodes are listed.
 _CLASS_OF: dict[CharKind, str] = {
     "uverbs": "infiniband_verbs",
@@ -97,13 +105,26 @@ class Hca:
         return tuple(dict.fromkeys(port.link_layer for port in self.ports))
 
 
-def discover(sysfs_root: Path, dev_root: Path) -> list[Hca]:
-    """Every RDMA device under sysfs_root, in natural name order."""
-    chars = _char_devices(sysfs_root, dev_root)
+def discover(
+    sysfs_root: Path, dev_root: Path, previous: Sequence[Hca] = (), reader: SysfsReader | None = None
+) -> list[Hca]:
+    """Every RDMA device under sysfs_root, in natural name order; `previous` (the last result) fills in
+    what a failed read cannot tell."""
+    sysfs = reader or SysfsReader()
+    ibdevs = sysfs.entries(sysfs_root / "class" / "infiniband")
+    if ibdevs is FAILED:
+        return list(previous)
+    known = {hca.name: hca for hca in previous}
+    chars = _char_devices(sysfs, sysfs_root, dev_root)
     hcas = []
-    for ibdev_dir in entries(sysfs_root / "class" / "infiniband"):
+    for ibdev_dir in ibdevs:
         if ibdev_dir.is_dir():
-            hcas.append(_read_hca(ibdev_dir, chars.get(ibdev_dir.name, [])))
+            before = known.get(ibdev_dir.name)
+            if chars is FAILED:
+                devices = list(before.char_devices) if before else []
+            else:
+                devices = chars.get(ibdev_dir.name, [])
+            hcas.append(_read_hca(sysfs, ibdev_dir, devices, before))
     return hcas
 
 
@@ -112,11 +133,18 @@ def rdma_cm_present(dev_root: Path) -> bool:
     return (dev_root / "infiniband" / "rdma_cm").exists()
 
 
-def _char_devices(sysfs_root: Path, dev_root: Path) -> dict[str, list[CharDevice]]:
+def _char_devices(
+    sysfs: SysfsReader, sysfs_root: Path, dev_root: Path
+) -> dict[str, list[CharDevice]] | Literal[Read.FAILED]:
     by_ibdev: dict[str, list[CharDevice]] = {}
     for kind, cls in _CLASS_OF.items():
-        for node in entries(sysfs_root / "class" / cls, kind):
-            ibdev, dev = read_attr(node / "ibdev"), read_attr(node / "dev")
+        nodes = sysfs.entries(sysfs_root / "class" / cls, kind)
+        if nodes is FAILED:
+            return FAILED
+        for node in nodes:
+            ibdev, dev = sysfs.attr(node / "ibdev"), sysfs.attr(node / "dev")
+            if ibdev is FAILED or dev is FAILED:
+                return FAILED
             if ibdev is None or dev is None or not node.name[len(kind) :].isdigit():
                 continue
             present = (dev_root / "infiniband" / node.name).exists()
@@ -139,16 +167,22 @@ def _pci_function(ibdev_dir: Path) -> Path | None:
     return None
 
 
-def _read_port(port_dir: Path) -> Port | None:
-    if not port_dir.name.isdigit():
-        return None
-    ndev = read_attr(port_dir / "gid_attrs" / "ndevs" / "0")
+def _kept(sysfs: SysfsReader, path: Path, before: str | None) -> str:
+    """A port attribute's label; a failed read keeps the value known before (UNKNOWN if none)."""
+    read = sysfs.attr(path)
+    if read is FAILED:
+        return before or UNKNOWN
+    return label(read) or UNKNOWN
+
+
+def _read_port(sysfs: SysfsReader, port_dir: Path, before: Port | None) -> Port:
+    ndev = sysfs.value(port_dir / "gid_attrs" / "ndevs" / "0")
     return Port(
         number=int(port_dir.name),
-        state=label(read_attr(port_dir / "state")) or "UNKNOWN",
-        phys_state=label(read_attr(port_dir / "phys_state")) or "UNKNOWN",
-        link_layer=read_attr(port_dir / "link_layer") or "UNKNOWN",
-        rate=read_attr(port_dir / "rate") or "",
+        state=_kept(sysfs, port_dir / "state", before.state if before else None),
+        phys_state=_kept(sysfs, port_dir / "phys_state", before.phys_state if before else None),
+        link_layer=_kept(sysfs, port_dir / "link_layer", before.link_layer if before else None),
+        rate=sysfs.value(port_dir / "rate") or "",
         netdevs=(ndev,) if ndev else (),
     )
 
@@ -168,25 +202,36 @@ class _Function:
     sriov_numvfs: int | None = None
 
 
-def _read_function(pci: Path) -> _Function:
-    numa = read_int(pci / "numa_node")
+def _names(listing: list[Path] | Literal[Read.FAILED]) -> list[str]:
+    return [] if listing is FAILED else [entry.name for entry in listing]
+
+
+def _read_function(sysfs: SysfsReader, pci: Path) -> _Function:
+    numa = sysfs.int_value(pci / "numa_node")
+    virtfns = sysfs.entries(pci, "virtfn")
     return _Function(
         address=pci.name,
-        vendor=read_hex_id(pci / "vendor"),
-        device_id=read_hex_id(pci / "device"),
+        vendor=sysfs.hex_id(pci / "vendor"),
+        device_id=sysfs.hex_id(pci / "device"),
         driver=link_name(pci / "driver"),
         numa_node=numa if numa is not None and numa >= 0 else None,
-        netdevs=tuple(d.name for d in entries(pci / "net")),
+        netdevs=tuple(_names(sysfs.entries(pci / "net"))),
         physfn=link_name(pci / "physfn"),
-        virtfns=tuple(name for vf in entries(pci, "virtfn") if (name := link_name(vf))),
-        sriov_numvfs=read_int(pci / "sriov_numvfs"),
+        virtfns=tuple(name for vf in ([] if virtfns is FAILED else virtfns) if (name := link_name(vf))),
+        sriov_numvfs=sysfs.int_value(pci / "sriov_numvfs"),
     )
 
 
-def _read_hca(ibdev_dir: Path, chars: list[CharDevice]) -> Hca:
-    ports = tuple(p for p in (_read_port(d) for d in entries(ibdev_dir / "ports")) if p is not None)
+def _read_hca(sysfs: SysfsReader, ibdev_dir: Path, chars: list[CharDevice], before: Hca | None) -> Hca:
+    port_dirs = sysfs.entries(ibdev_dir / "ports")
+    if port_dirs is FAILED:
+        ports = before.ports if before else ()
+    else:
+        known = {port.number: port for port in before.ports} if before else {}
+        numbered = [d for d in port_dirs if d.name.isdigit()]
+        ports = tuple(_read_port(sysfs, d, known.get(int(d.name))) for d in numbered)
     pci = _pci_function(ibdev_dir)
-    function = _read_function(pci) if pci else _Function()
+    function = _read_function(sysfs, pci) if pci else _Function()
     port_netdevs = tuple(name for port in ports for name in port.netdevs)
     return Hca(
         name=ibdev_dir.name,
@@ -201,7 +246,7 @@ def _read_hca(ibdev_dir: Path, chars: list[CharDevice]) -> Hca:
         physfn=function.physfn,
         virtfns=function.virtfns,
         sriov_numvfs=function.sriov_numvfs,
-        node_type=label(read_attr(ibdev_dir / "node_type")),
-        node_guid=read_attr(ibdev_dir / "node_guid"),
-        fw_ver=read_attr(ibdev_dir / "fw_ver"),
+        node_type=label(sysfs.value(ibdev_dir / "node_type")),
+        node_guid=sysfs.value(ibdev_dir / "node_guid"),
+        fw_ver=sysfs.value(ibdev_dir / "fw_ver"),
     )

@@ -92,6 +92,16 @@ class PluginMetrics:
             "Full rediscoveries of the node's RDMA devices.",
             registry=self.registry,
         )
+        self.sysfs_read_failures = Counter(
+            f"{PREFIX}_sysfs_read_failures",
+            "sysfs reads that failed (an errno name, timeout, too_large, not_regular_file); the last known "
+            "values were kept.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def sysfs_read_failed(self, reason: str) -> None:
+        self.sysfs_read_failures.labels(reason).inc()
 
     def add_resource(self, resource: str) -> None:
         """Export a resource's counters at 0 before anything has happened to it."""

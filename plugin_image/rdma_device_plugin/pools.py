@@ -98,10 +98,16 @@ def pool_members(config: ResourceConfig, hcas: Sequence[Hca]) -> list[Hca]:
     return sorted(vfs, key=lambda vf: vf.pci_address or "")
 
 
+def verbs_ready(hca: Hca) -> bool:
+    """Its uverbs character device is in sysfs and its node exists: what Allocate needs of every HCA it
+    hands out."""
+    uverbs = hca.uverbs
+    return uverbs is not None and uverbs.present
+
+
 def usable(hca: Hca) -> bool:
     """Healthy: a port is up, and its uverbs node exists (without it no verbs application can open it)."""
-    uverbs = hca.uverbs
-    return hca.healthy and uverbs is not None and uverbs.present
+    return hca.healthy and verbs_ready(hca)
 
 
 class ResourcePool:
@@ -121,6 +127,15 @@ class ResourcePool:
         """The devices currently behind this resource."""
         return self._members
 
+    @property
+    def shares_all(self) -> bool:
+        """Every container gets every member's nodes, whatever IDs it was given."""
+        return self.config.mode == "shared" and not self.config.exclusive
+
+    def blocking(self) -> list[Hca]:
+        """Members without a usable verbs node that make every Allocate of a shared pool fail."""
+        return [hca for hca in self._members if not verbs_ready(hca)] if self.shares_all else []
+
     def devices(self) -> list[DeviceState]:
         return list(self._devices)
 
@@ -132,7 +147,12 @@ class ResourcePool:
         else:
             count = self.config.ids_max if members else 0
             backing = {str(i): members[i % len(members)] for i in range(count)}
-        devices = [DeviceState(id_, usable(hca), hca.numa_node) for id_, hca in backing.items()]
+        # Health means "Allocate for this ID succeeds now". A shared pool hands every container every member's
+        # nodes, so one member without a usable verbs node fails every Allocate: then no ID is healthy.
+        blocked = self.shares_all and not all(verbs_ready(hca) for hca in members)
+        devices = [
+            DeviceState(id_, usable(hca) and not blocked, hca.numa_node) for id_, hca in backing.items()
+        ]
         changed = devices != self._devices
         self._members = tuple(members)
         self._nodes = {hca.name: self._hca_nodes(hca) for hca in members}
@@ -151,7 +171,7 @@ class ResourcePool:
                 f"{self.config.resource_name}: unknown device ID{'s' if len(unknown) > 1 else ''} "
                 f"{examples(unknown)}; this node advertises {self._describe_ids()}"
             )
-        if self.config.mode == "shared" and not self.config.exclusive:
+        if self.shares_all:
             hcas: Sequence[Hca] = self._members
         else:
             behind = {self._backing[id_].name for id_ in ids}

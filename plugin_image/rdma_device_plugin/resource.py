@@ -59,6 +59,7 @@ class ResourcePlugin:
         self._wanted = asyncio.Event()
         self._empty_logged = False
         self._waiting_logged = False
+        self._blocking: tuple[str, ...] = ()
 
     @property
     def resource_name(self) -> str:
@@ -96,7 +97,33 @@ class ResourcePlugin:
                 extra={"resource": self.resource_name},
             )
         self._empty_logged = not devices
+        self._log_blocking()
         return changed
+
+    def _log_blocking(self) -> None:
+        """Say once, when it starts and when it ends, that members without verbs hold the pool down."""
+        blocking = tuple(hca.name for hca in self.pool.blocking())
+        if blocking == self._blocking:
+            return
+        self._blocking = blocking
+        if blocking:
+            log.warning(
+                "%s: every container of this shared pool gets every member's device nodes, and %s %s no "
+                "usable verbs device (no uverbs in sysfs or no node under --dev-root), so Allocate would "
+                "fail: every ID is unhealthy until %s; or narrow the pool's selectors to leave %s out",
+                self.resource_name,
+                ", ".join(blocking),
+                "has" if len(blocking) == 1 else "have",
+                "it has one" if len(blocking) == 1 else "they have one",
+                "it" if len(blocking) == 1 else "them",
+                extra={"resource": self.resource_name},
+            )
+        else:
+            log.info(
+                "%s: every member has its verbs device again",
+                self.resource_name,
+                extra={"resource": self.resource_name},
+            )
 
     def status(self) -> ResourceStatus:
         devices = self.pool.devices()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+import grpc
 import pytest
 from kubelet_standin import Devices
 from plugin_harness import node, plugin_in_process, run
@@ -46,11 +47,13 @@ def test_rediscovery_pushes_health_changes_and_removals_to_kubelet() -> None:
             assert {d.health for d in await endpoint.next_update()} == {"Healthy"}
             host.tree.remove_hca("mlx5_1")
             update = health(await endpoint.next_update())
-            # The port poll may see mlx5_1 vanish before a rediscovery does: its IDs turn unhealthy first.
+            # The port poll may see mlx5_1 vanish before a rediscovery does. Every container of this shared
+            # pool gets mlx5_1's nodes too, which are gone, so no ID can be allocated: all turn unhealthy
+            # first.
             if update == [
-                ("0", "Healthy", 0),
+                ("0", "Unhealthy", 0),
                 ("1", "Unhealthy", 1),
-                ("2", "Healthy", 0),
+                ("2", "Unhealthy", 0),
                 ("3", "Unhealthy", 1),
             ]:
                 update = health(await endpoint.next_update())
@@ -75,11 +78,15 @@ def test_interval_zero_disables_rediscovery() -> None:
             endpoint = await host.kubelet.wait_registered("rdma/hca")
             await endpoint.next_update()
             host.tree.remove_hca("mlx5_1")
-            # The port poll (every second by default) marks the vanished HCA's IDs unhealthy; only a
-            # rediscovery could remove them.
+            # The port poll (every second by default) sees the vanished HCA; only a rediscovery could remove
+            # it. Until then every Allocate of this shared pool fails (a container gets every member's nodes,
+            # mlx5_1's are gone), so every ID is unhealthy, not only those backed by mlx5_1.
             devices = await endpoint.next_update(timeout=3)
             assert len(devices) == 1000
-            assert {d.ID for d in devices if d.health == "Unhealthy"} == {str(i) for i in range(1, 1000, 2)}
+            assert {d.health for d in devices} == {"Unhealthy"}
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await endpoint.allocate(["0"])
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             # Nothing to await for an update that must not come: give a rediscovery ample time not to happen.
             with pytest.raises(TimeoutError):
                 await endpoint.next_update(timeout=0.3)

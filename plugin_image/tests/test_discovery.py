@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rdma_device_plugin.discovery import CharDevice, Hca, Port, discover, rdma_cm_present
-from rdma_device_plugin.sysfs import label, natural_key, read_hex_id
+from rdma_device_plugin.sysfs import SysfsReader, label, natural_key
 from sysfs_fixture import FixtureTree, HcaSpec, PciSpec, PortSpec
 
 MakeTree = Callable[[str], FixtureTree]
@@ -208,6 +208,7 @@ def test_sysfs_value_parsers() -> None:
 def test_read_hex_id_rejects_garbage(tmp_path: Path) -> None:
     (tmp_path / "good").write_text("0x15B3\n")
     (tmp_path / "bad").write_text("vendor\n")
+    read_hex_id = SysfsReader().hex_id
     assert read_hex_id(tmp_path / "good") == "15b3"
     assert read_hex_id(tmp_path / "bad") is None
     assert read_hex_id(tmp_path / "absent") is None

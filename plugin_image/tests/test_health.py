@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+import grpc
 import pytest
 from kubelet_standin import Devices
 from lifecycle_harness import supervised
@@ -100,12 +101,17 @@ def test_a_vanished_hca_turns_its_ids_unhealthy_then_rediscovery_removes_it() ->
             endpoint = await host.kubelet.wait_registered("rdma/ib")
             await endpoint.next_update()
             host.tree.remove_hca("mlx5_1")
+            # A container of this shared pool gets mlx5_1's nodes too, and they are gone: no ID can be
+            # allocated, so every ID is unhealthy until the rediscovery drops mlx5_1 from the pool.
             assert health_numa(await endpoint.next_update()) == [
-                ("0", "Healthy", 0),
+                ("0", "Unhealthy", 0),
                 ("1", "Unhealthy", 1),
-                ("2", "Healthy", 0),
+                ("2", "Unhealthy", 0),
                 ("3", "Unhealthy", 1),
             ]
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await endpoint.allocate(["0"])
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             await running.supervisor.rediscover()
             assert health_numa(await endpoint.next_update()) == [
                 ("0", "Healthy", 0),
