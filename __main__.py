@@ -9,10 +9,11 @@ import pulumi
 from components.cluster import AckCluster
 from components.config import read_stack_config
 from components.device_plugin import RdmaDevicePlugin
+from components.erdma import ErdmaController
 from components.images import PluginImages
 from components.k8s_objects import pod_names
 from components.network import Network
-from components.node_pool import RdmaNodePool
+from components.node_pool import PoolPlacement, RdmaNodePool, SystemNodePool
 from components.security import ClusterSecurityGroup
 from components.test_pods import RdmaTestNamespace, RdmaTestPods, perftest_commands, pod_manifest_yaml
 
@@ -27,19 +28,24 @@ security = ClusterSecurityGroup(
 cluster = AckCluster(
     "cluster", config.cluster, vswitch_ids=[network.vswitch_id], security_group_id=security.security_group_id
 )
-node_pools = [
-    RdmaNodePool(
-        f"nodepool-{pool.name}",
-        pool,
-        cluster_id=cluster.cluster_id,
-        vswitch_ids=[network.vswitch_id],
-        security_group_id=security.security_group_id,
-        login=config.login,
-        name_prefix=config.name_prefix,
-        tags=config.tags,
-    )
-    for pool in config.node_pools
-]
+placement = PoolPlacement(
+    cluster_id=cluster.cluster_id,
+    vswitch_ids=[network.vswitch_id],
+    security_group_id=security.security_group_id,
+    login=config.login,
+    name_prefix=config.name_prefix,
+    tags=config.tags,
+)
+system_pool = SystemNodePool("nodepool-system", config.system_pool, placement)
+# The add-on's controller needs a node before the RDMA nodes exist; it converts their ENIs once Ready.
+erdma = ErdmaController(
+    "erdma",
+    config.erdma,
+    cluster_id=cluster.cluster_id,
+    cluster_addon_names=[addon.name for addon in config.cluster.addons],
+    opts=pulumi.ResourceOptions(depends_on=[system_pool]),
+)
+node_pools = [RdmaNodePool(f"nodepool-{pool.name}", pool, placement) for pool in config.node_pools]
 images = PluginImages("images", config.images) if config.images is not None else None
 # Kubernetes objects depend on the node pools: a destroy removes them before the nodes go.
 # The test namespace exists even with the test pods off: testPodManifest and `ack-rdma-check --create` put
@@ -75,6 +81,8 @@ pulumi.export("kubeconfig", cluster.kubeconfig)
 pulumi.export("kubeconfigExpiration", cluster.kubeconfig_expiration)
 pulumi.export("nodePoolId", node_pools[0].node_pool_id)
 pulumi.export("nodePoolIds", [pool.node_pool_id for pool in node_pools])
+pulumi.export("systemNodePoolId", system_pool.node_pool_id)
+pulumi.export("erdmaDriver", erdma.driver)
 pulumi.export("rdmaResourceName", plugin.resource_name)
 pulumi.export("pluginImage", plugin.image)
 pulumi.export("devicePluginNamespace", plugin.namespace)
@@ -88,4 +96,6 @@ pulumi.export(
 )
 pulumi.export("testCommands", perftest_commands(config.test_pods))
 pulumi.export("checkMinGbits", config.check_min_gbits)
+# What the instance type publishes: ack-rdma-check reports the measured rate as a share of it.
+pulumi.export("expectedGbits", config.expected_gbits)
 pulumi.export("testPodManifest", pod_manifest_yaml(config.test_pods, test_pod_image))

@@ -38,11 +38,13 @@ from components.config_schema import (
     shown,
 )
 from components.device_plugin import RdmaDevicePluginArgs
+from components.erdma import ErdmaControllerArgs
 from components.images import PERSONAL, PluginImagesArgs, personal_registry_host
+from components.instance_catalogue import default_check_min_gbits, expected_gbits
 from components.k8s_objects import DevicePluginSpec, TestPodSpec
 from components.k8s_resources import PullSecretSource
 from components.network import NetworkArgs
-from components.node_pool import NodeLogin, RdmaNodePoolArgs
+from components.node_pool import NodeLogin, RdmaNodePoolArgs, SystemNodePoolArgs, zone_needs
 from components.plugin_config import validate_plugin_config
 from components.security import ClusterSecurityGroupArgs
 
@@ -88,6 +90,8 @@ class StackConfig:
     security: ClusterSecurityGroupArgs
     cluster: AckClusterArgs
     node_pools: tuple[RdmaNodePoolArgs, ...]
+    system_pool: SystemNodePoolArgs
+    erdma: ErdmaControllerArgs
     login: NodeLogin
     images: PluginImagesArgs | None
     """``None`` when a prebuilt plugin image is used."""
@@ -98,6 +102,8 @@ class StackConfig:
     """``test_pods.image`` is the tools image this program builds (pin it by the build's digest)."""
     check_min_gbits: int
     """The bandwidth ``ack-rdma-check`` expects between the test pods."""
+    expected_gbits: float | None
+    """Published baseline bandwidth of the slowest type the RDMA pools buy; ``None`` when they buy none."""
 
     @property
     def node_count(self) -> int:
@@ -318,15 +324,20 @@ def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given
     tags = {"project": PROJECT, "stack": stack}
     prefix = model.name_prefix
     node_pools = tuple(_pool(entry, model) for entry in (model.node_pools or [NodePoolEntry()]))
-    first_types = node_pools[0].instance_types
+    system_pool = SystemNodePoolArgs(
+        instance_types=tuple(model.system_pool_instance_types),
+        desired_size=model.system_pool_size,
+        system_disk_category=model.system_disk_category,
+    )
     network = NetworkArgs(
         name_prefix=prefix,
         vpc_cidr=model.vpc_cidr,
         vswitch_cidr=model.vswitch_cidr,
         zone_id=model.zone_id or None,
-        zone_instance_type=first_types[0],
+        zone_needs=zone_needs(node_pools, system_pool),
         tags=tags,
     )
+    bought = [name for pool in node_pools if not pool.existing_instances for name in pool.instance_types]
     security = ClusterSecurityGroupArgs(
         name_prefix=prefix,
         ssh_cidrs=tuple(model.ssh_ingress_cidrs),
@@ -394,13 +405,19 @@ def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given
         security=security,
         cluster=cluster,
         node_pools=node_pools,
+        system_pool=system_pool,
+        erdma=ErdmaControllerArgs(
+            driver=model.erdma_driver, allocate_all_devices=model.erdma_allocate_all_devices
+        ),
         login=login,
         images=images,
         device_plugin=device_plugin,
         test_pods=test_pods,
         test_pods_enabled=model.test_pods,
         test_pods_use_built_image=images is not None and not test_image_given,
-        check_min_gbits=model.check_min_gbits,
+        # 0 is "from the catalogue"; the schema refused 0 where the pools buy nothing catalogued.
+        check_min_gbits=model.check_min_gbits or default_check_min_gbits(bought),
+        expected_gbits=expected_gbits(bought) if bought else None,
     )
 
 

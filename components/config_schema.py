@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -25,7 +26,14 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from components import defaults
+from components.erdma import DRIVER_MODES, cluster_addon_problems
 from components.images import ENTERPRISE, PERSONAL, REGISTRY_EDITIONS
+from components.instance_catalogue import (
+    CHECK_SHARE_OF_BASELINE,
+    ceiling_gbits,
+    purchase_problem,
+    required_driver,
+)
 from components.node_pool import TAINT_EFFECTS, Taint
 from components.plugin_config import ConfigError, validate_plugin_config
 
@@ -295,6 +303,62 @@ def pool_node_counts(data: Mapping[str, Any]) -> list[int] | None:
     return counts
 
 
+@dataclass(frozen=True)
+class PoolView:
+    """A node pool as the validated fields make it: its ``nodePools`` entry, or the single-pool keys."""
+
+    index: int | None
+    """Position in ``nodePools``; ``None`` for the single pool of the single-pool keys."""
+    entry: NodePoolEntry | None
+    instance_types: list[str]
+    existing_instances: list[str]
+    system_disk_category: str
+
+    def key(self, field: str) -> str:
+        """The key that set ``field`` for this pool: the entry's own, else the single-pool key."""
+        if self.entry is not None and getattr(self.entry, field) is not None:
+            return f"nodePools[{self.index}].{to_camel(field)}"
+        return POOL_FIELD_DEFAULT_KEYS[field]
+
+    @property
+    def buys(self) -> bool:
+        return not self.existing_instances
+
+
+def pool_views(data: Mapping[str, Any]) -> list[PoolView] | None:
+    """Every node pool from validated fields (``info.data``); None when a field they need failed."""
+    fields = ("instance_types", "existing_instances", "system_disk_category", "node_pools")
+    if any(data.get(field) is None for field in fields):
+        return None
+    entries: list[NodePoolEntry] = data["node_pools"]
+    indexed: list[tuple[int | None, NodePoolEntry | None]] = list(enumerate(entries)) or [(None, None)]
+    views = []
+    for index, entry in indexed:
+
+        def pick(field: str, entry: NodePoolEntry | None = entry) -> Any:
+            value = getattr(entry, field) if entry is not None else None
+            return value if value is not None else data[field]
+
+        views.append(
+            PoolView(
+                index,
+                entry,
+                pick("instance_types"),
+                pick("existing_instances"),
+                pick("system_disk_category"),
+            )
+        )
+    return views
+
+
+def bought_types(data: Mapping[str, Any]) -> list[str] | None:
+    """Instance types the RDMA pools buy (not the attached ones), in order; None when a field failed."""
+    views = pool_views(data)
+    if views is None:
+        return None
+    return list(dict.fromkeys(name for view in views if view.buys for name in view.instance_types))
+
+
 class StackConfigModel(_Strict):
     """Every key of the ``ack-rdma`` namespace, in the order Pulumi.yaml lists them."""
 
@@ -302,7 +366,9 @@ class StackConfigModel(_Strict):
     vpc_cidr: Cidr = key(defaults.VPC_CIDR, "Address range of the VPC.")
     vswitch_cidr: Cidr = key(defaults.VSWITCH_CIDR, "Address range of the vSwitch; inside vpcCidr.")
     zone_id: str = key(
-        "", "Zone of the vSwitch. Empty: the first zone of the region that sells the first of instanceTypes."
+        "",
+        "Zone of the vSwitch. Empty: the first zone of the region that sells every instance type the node "
+        "pools buy, with their system disk.",
     )
     ssh_ingress_cidrs: IngressCidrs = key(
         [], "CIDRs allowed to SSH (tcp/22) into the nodes. Empty: none; 0.0.0.0/0 only if you list it."
@@ -331,7 +397,8 @@ class StackConfigModel(_Strict):
         [AddonEntry(name=name) for name in defaults.ADDON_NAMES],
         "ACK addons installed at creation: objects {name, config (string or object), version, disabled}. "
         "ACK ignores later changes to this list. For ACR Enterprise Edition pulls, add "
-        "managed-aliyun-acr-credential-helper and configure it for the instance.",
+        "managed-aliyun-acr-credential-helper and configure it for the instance. ack-erdma-controller is "
+        "not listed here: the program installs it (erdmaDriver, erdmaAllocateAllDevices).",
     )
     kubeconfig_duration_minutes: int = key(
         defaults.KUBECONFIG_DURATION_MINUTES,
@@ -340,8 +407,8 @@ class StackConfigModel(_Strict):
     node_pool_name: PoolName = key(defaults.NODE_POOL_NAME, "Name of the RDMA node pool (single-pool form).")
     instance_types: InstanceTypes = key(
         list(defaults.INSTANCE_TYPES),
-        "RDMA instance types in purchase priority (SCC with RoCE). Also the default of every "
-        "nodePools entry.",
+        "eRDMA-capable instance types in purchase priority, each listed in components/instance_catalogue.py "
+        "(published bandwidth and disks; SCC cannot be bought). Also the default of every nodePools entry.",
     )
     desired_size: PoolSize = key(
         defaults.DESIRED_SIZE,
@@ -375,6 +442,26 @@ class StackConfigModel(_Strict):
         + ", ".join(to_camel(name) for name in NodePoolEntry.model_fields)
         + " (labels an object, taint a string). Unset keys take the single-pool keys above. Empty: one pool "
         "from those keys.",
+        validate_default=True,
+    )
+    system_pool_instance_types: InstanceTypes = key(
+        list(defaults.SYSTEM_POOL_INSTANCE_TYPES),
+        "Instance types of the untainted system pool that CoreDNS and the add-ons run on, in purchase "
+        "priority (system disk: systemDiskCategory).",
+        validate_default=True,
+    )
+    system_pool_size: int = key(defaults.SYSTEM_POOL_SIZE, "Nodes in the system pool (at least 1).")
+    erdma_driver: str = key(
+        defaults.ERDMA_DRIVER,
+        "eRDMA driver mode ack-erdma-controller installs: default (iWARP-like, connections through RDMA "
+        "CM), compat (RoCEv2-style GIDs, out-of-band setup) or ofed (GPU instance types, NCCL; required "
+        "for them).",
+        validate_default=True,
+    )
+    erdma_allocate_all_devices: bool = key(
+        defaults.ERDMA_ALLOCATE_ALL_DEVICES,
+        "Give an RDMA pod every eRDMA device of its node (false: one device by NUMA, which needs the static "
+        "CPU manager policy).",
     )
     key_name: str = key(
         "", "ECS key pair for node login. Set exactly one of keyName and nodePassword. Empty: none."
@@ -445,9 +532,11 @@ class StackConfigModel(_Strict):
         validate_default=True,
     )
     check_min_gbits: int = key(
-        defaults.CHECK_MIN_GBITS,
+        0,
         "Average Gbit/s that ack-rdma-check expects between the test pods (exported as the checkMinGbits "
-        "output). SCC ecs.scch5 RoCE gives about 46.",
+        f"output). 0: {round(CHECK_SHARE_OF_BASELINE * 100)}% of the published baseline bandwidth of the "
+        "slowest instance type the RDMA pools buy (components/instance_catalogue.py).",
+        validate_default=True,
     )
     test_pod_namespace: str = key(
         defaults.TEST_POD_NAMESPACE,
@@ -556,11 +645,28 @@ class StackConfigModel(_Strict):
 
     @field_validator("check_min_gbits")
     @classmethod
-    def _check_min_gbits(cls, gbits: int) -> int:
-        if gbits <= 0:
+    def _check_min_gbits(cls, gbits: int, info: ValidationInfo) -> int:
+        if gbits < 0:
             raise problem(
-                f"{gbits} is not a bandwidth ack-rdma-check can expect; give a positive number of Gbit/s, "
-                f"e.g. {defaults.CHECK_MIN_GBITS} for SCC ecs.scch5 RoCE (about 46 Gbit/s)."
+                f"{gbits} is not a bandwidth ack-rdma-check can expect; give a positive number of Gbit/s, or "
+                "0 for the share of the instance types' published bandwidth."
+            )
+        types = bought_types(info.data)
+        if types is None:
+            return gbits
+        if not types:
+            if gbits == 0:
+                raise problem(
+                    "must be set when the RDMA pools only attach existing instances: the catalogue knows no "
+                    "bandwidth for them; give the Gbit/s their RDMA NICs reach."
+                )
+            return gbits
+        ceiling = ceiling_gbits(types)
+        if gbits > ceiling:
+            raise problem(
+                f"{gbits} is more than {ceiling:g} Gbit/s, the most the slowest instance type the pools buy "
+                "can reach (its published burst, else baseline); the check could never pass. Lower it or "
+                "set it to 0."
             )
         return gbits
 
@@ -612,6 +718,56 @@ class StackConfigModel(_Strict):
                 "overlap, so pick a disjoint range."
             )
         return cidr
+
+    @field_validator("addons")
+    @classmethod
+    def _addons_beside_erdma(cls, addons: list[AddonEntry]) -> list[AddonEntry]:
+        for index, text in cluster_addon_problems([(a.name, a.config) for a in addons]):
+            raise problem(text, key=f"{{key}}[{index}]")
+        return addons
+
+    @field_validator("system_pool_instance_types")
+    @classmethod
+    def _system_pool_for_sale(cls, types: list[str], info: ValidationInfo) -> list[str]:
+        disk = info.data.get("system_disk_category")
+        text = purchase_problem(types, disk) if disk is not None else None
+        if text is not None:
+            raise problem(text)
+        return types
+
+    @field_validator("system_pool_size")
+    @classmethod
+    def _system_pool_size(cls, size: int) -> int:
+        if not 1 <= size <= MAX_POOL_SIZE:
+            raise problem(
+                f"{size} is outside 1-{MAX_POOL_SIZE}; the add-ons need at least one untainted node."
+            )
+        return size
+
+    @field_validator("erdma_driver")
+    @classmethod
+    def _erdma_driver(cls, driver: str, info: ValidationInfo) -> str:
+        if driver not in DRIVER_MODES:
+            raise problem(f"{shown(driver)} is not an eRDMA driver mode; use one of {list(DRIVER_MODES)}.")
+        types = bought_types(info.data)
+        if types and driver != "ofed":
+            needed = [view for view in pool_views(info.data) or [] if view.buys]
+            if any(required_driver(view.instance_types) == "ofed" for view in needed):
+                raise problem(
+                    f"is {driver!r}, but the RDMA pools buy GPU eRDMA types, which need ofed (ACK: the ofed "
+                    "driver is the one for GPU-accelerated instance types); set it to ofed."
+                )
+        return driver
+
+    @field_validator("node_pools")
+    @classmethod
+    def _pools_for_sale(cls, entries: list[NodePoolEntry], info: ValidationInfo) -> list[NodePoolEntry]:
+        views = pool_views({**info.data, "node_pools": entries})
+        for view in views or []:
+            text = purchase_problem(view.instance_types, view.system_disk_category) if view.buys else None
+            if text is not None:
+                raise problem(text, key=view.key("instance_types"))
+        return entries
 
     @field_validator("node_pools")
     @classmethod

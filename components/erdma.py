@@ -6,11 +6,11 @@ DaemonSet installs the eRDMA driver in the chosen mode, and its own device plugi
 Our plugin serves ``rdma/hca`` on the same ``/dev/infiniband`` nodes beside it.
 
 It is a ``cs.KubernetesAddon`` of its own, not an entry of the cluster's ``addons``: the provider sends that
-list only in CreateCluster and ignores later changes to it (terraform-provider-alicloud v1.288.0,
-resource_alicloud_cs_managed_kubernetes.go: ``addons`` is read only in the create path; field report #5907),
-whereas ``alicloud_cs_kubernetes_addon`` updates ``config`` and ``version`` in place
-(resource_alicloud_cs_kubernetes_addon.go: ``cluster_id``/``name`` Required+ForceNew, ``config``/``version``
-Optional+Computed).
+list only in CreateCluster and ignores later changes to it (terraform-provider-alicloud at the revision of
+offline_engine/provider_constraints.yaml, resource_alicloud_cs_managed_kubernetes.go: ``addons`` is read
+only by the Create function, line 949; field report #5907), whereas ``alicloud_cs_kubernetes_addon`` updates
+``config`` and ``version`` in place (resource_alicloud_cs_kubernetes_addon.go line 192; ``cluster_id`` and
+``name`` Required+ForceNew, ``config``/``version`` Optional+Computed).
 
 The config keys are the controller's own (AliyunContainerService/alibabacloud-erdma-controller,
 deploy/helm/values.yaml ``agent.preferDriver``/``agent.allocateAllDevices``, passed to the agent as
@@ -81,21 +81,29 @@ def is_terway(addon_name: str) -> bool:
     return addon_name.startswith("terway")
 
 
-def cluster_addon_problems(addons: Sequence[tuple[str, str | Mapping[str, Any] | None]]) -> list[str]:
-    """What the cluster's create-time add-on list must not hold next to this component, as (name, config)
-    pairs: the eRDMA add-on itself (it is managed here, where it can change), or Terway with its own eRDMA
-    switch on (two plugins would both claim ``aliyun/erdma`` on the same ENIs)."""
+def cluster_addon_problems(
+    addons: Sequence[tuple[str, str | Mapping[str, Any] | None]],
+) -> list[tuple[int, str]]:
+    """What the cluster's create-time add-on list, as (name, config) pairs, must not hold next to this
+    component, by position: the eRDMA add-on itself (it is managed here, where it can change), or Terway with
+    its own eRDMA switch on (two plugins would both claim ``aliyun/erdma`` on the same ENIs)."""
     problems = []
-    for name, config in addons:
+    for index, (name, config) in enumerate(addons):
         if name == ADDON_NAME:
             problems.append(
-                f"lists {ADDON_NAME}; remove it: the program installs it as an add-on of its own from "
-                "ack-rdma:erdmaDriver and ack-rdma:erdmaAllocateAllDevices, where changes take effect."
+                (
+                    index,
+                    f"lists {ADDON_NAME}; remove it: the program installs it as an add-on of its own from "
+                    "ack-rdma:erdmaDriver and ack-rdma:erdmaAllocateAllDevices, where changes take effect.",
+                )
             )
         elif is_terway(name) and _addon_config_object(config).get(TERWAY_ERDMA_SWITCH) in (True, "true"):
             problems.append(
-                f"turns on Terway's own eRDMA support ({name}: {TERWAY_ERDMA_SWITCH}); remove it: "
-                f"{ADDON_NAME} manages the eRDMA devices and both would advertise aliyun/erdma."
+                (
+                    index,
+                    f"turns on Terway's own eRDMA support ({name}: {TERWAY_ERDMA_SWITCH}); remove it: "
+                    f"{ADDON_NAME} manages the eRDMA devices and both would advertise aliyun/erdma.",
+                )
             )
     return problems
 

@@ -185,3 +185,28 @@ def required_driver(instance_types: Iterable[str]) -> str | None:
             "enterprise (CPU) instances; put them in pools of their own."
         )
     return "ofed" if kinds == {True} else None
+
+
+def purchase_problem(instance_types: Iterable[str], disk_category: str) -> str | None:
+    """Why a pool could not buy these types with this system disk (the text follows the key's name), or
+    ``None``: SCC is not for sale to ACK, a type must be catalogued, GPU and CPU eRDMA types do not mix, and
+    every type must take the disk."""
+    types = list(instance_types)
+    scc = [name for name in types if unsupported_by_ack(name)]
+    if scc:
+        return (
+            f"lists {', '.join(scc[:3])}, which ACK does not take as worker nodes ({SCC_SOURCE}); buy "
+            "eRDMA types such as ecs.g8i.4xlarge or ecs.g8ae.4xlarge, or attach SCC instances you already "
+            "own with existingInstances."
+        )
+    try:
+        required_driver(types)
+        disks = common_disk_categories(types)
+    except CatalogueError as error:
+        return str(error)
+    if disk_category not in disks:
+        return (
+            f"buys {', '.join(types[:4])} with system disk {disk_category[:32]!r}, which not all of them "
+            f"take; use one of {', '.join(disks)} as the pool's system disk category."
+        )
+    return None

@@ -21,8 +21,15 @@ from components.k8s_objects import (
     checkov_skips,
     manifests_yaml,
 )
-from components.network import first_zone
-from components.node_pool import Taint, memlock_user_data, node_labels
+from components.network import ZoneNeed, common_zone
+from components.node_pool import (
+    RdmaNodePoolArgs,
+    SystemNodePoolArgs,
+    Taint,
+    containerd_config,
+    node_labels,
+    zone_needs,
+)
 from components.security import ClusterSecurityGroupArgs, rule_specs
 from components.test_pods import perftest_commands
 
@@ -138,10 +145,41 @@ def test_newest_version_compares_numbers_not_text() -> None:
         newest_version([])
 
 
-def test_no_zone_selling_the_type_is_a_clear_error() -> None:
-    assert first_zone(["cn-shanghai-b", "cn-shanghai-e"], "ecs.scch5.16xlarge") == "cn-shanghai-b"
-    with pytest.raises(Exception, match=r"ecs\.scch5\.16xlarge .* ack-rdma:zoneId"):
-        first_zone([], "ecs.scch5.16xlarge")
+def test_the_zone_is_the_first_that_sells_every_pools_types() -> None:
+    zones = {
+        "ecs.g8i.4xlarge with cloud_essd": ["cn-shanghai-b", "cn-shanghai-e", "cn-shanghai-l"],
+        "ecs.g8ae.4xlarge with cloud_essd": ["cn-shanghai-l", "cn-shanghai-e"],
+        "ecs.g8i.xlarge with cloud_essd": ["cn-shanghai-e", "cn-shanghai-l"],
+    }
+    assert common_zone(zones) == "cn-shanghai-e"
+    assert common_zone({"ecs.g8i.4xlarge": ["cn-shanghai-b"]}) == "cn-shanghai-b"
+
+
+def test_no_zone_selling_every_type_is_a_clear_error_of_bounded_length() -> None:
+    with pytest.raises(Exception, match=r"ecs\.g8ae\.4xlarge: cn-shanghai-l\)\. Set ack-rdma:zoneId"):
+        common_zone({"ecs.g8i.4xlarge": ["cn-shanghai-b"], "ecs.g8ae.4xlarge": ["cn-shanghai-l"]})
+    with pytest.raises(Exception, match=r"ecs\.g8i\.4xlarge: no zone"):
+        common_zone({"ecs.g8i.4xlarge": []})
+    many = {f"ecs.g8i.{n}xlarge": [f"cn-shanghai-{n}"] for n in range(500)}
+    with pytest.raises(Exception, match="and 494 more") as error:
+        common_zone(many)
+    assert len(str(error.value)) < 1000
+
+
+def test_zone_needs_cover_every_bought_type_with_its_disk_once() -> None:
+    rdma = RdmaNodePoolArgs(instance_types=("ecs.g8i.4xlarge", "ecs.g8ae.4xlarge"))
+    second = RdmaNodePoolArgs(
+        name="b", instance_types=("ecs.g8i.4xlarge",), system_disk_category="cloud_auto"
+    )
+    attached = RdmaNodePoolArgs(name="c", instance_types=("ecs.scch5.16xlarge",), existing_instances=("i-1",))
+    needs = zone_needs([rdma, second, attached], SystemNodePoolArgs(instance_types=("ecs.g8i.4xlarge",)))
+    assert needs == (
+        ZoneNeed("ecs.g8i.4xlarge", "cloud_essd"),
+        ZoneNeed("ecs.g8ae.4xlarge", "cloud_essd"),
+        ZoneNeed("ecs.g8i.4xlarge", "cloud_auto"),
+    )
+    # The zones data source cannot filter on cloud_auto (its validator lists no such category).
+    assert [need.filter_disk for need in needs] == ["cloud_essd", "cloud_essd", None]
 
 
 def test_node_labels_are_sorted_and_always_mark_rdma() -> None:
@@ -169,10 +207,12 @@ def test_taints_become_matching_tolerations() -> None:
     }
 
 
-def test_memlock_user_data_is_a_shell_script_for_containerd() -> None:
-    script = base64.b64decode(memlock_user_data()).decode()
-    assert script.startswith("#!/bin/bash\n")
-    assert "[Service]\nLimitMEMLOCK=infinity\n" in script
+def test_memlock_goes_to_containerd_config_within_the_providers_range() -> None:
+    assert containerd_config(9007199254740991).limit_mem_lock == "9007199254740991"
+    assert containerd_config(65536).limit_mem_lock == "65536"
+    for outside in (65535, 9007199254740992):
+        with pytest.raises(ValueError, match=r"outside 65536\.\.9007199254740991"):
+            containerd_config(outside)
 
 
 def test_security_rules_open_only_listed_cidrs() -> None:

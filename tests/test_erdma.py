@@ -133,9 +133,11 @@ def test_schema_copy_names_its_sources() -> None:
 
 def test_cluster_addons_must_not_repeat_the_addon_or_turn_on_terways_erdma() -> None:
     assert cluster_addon_problems([("flannel", None), ("managed-aliyun-acr-credential-helper", "{}")]) == []
-    (repeat,) = cluster_addon_problems([(ADDON_NAME, None)])
+    ((at, repeat),) = cluster_addon_problems([("flannel", None), (ADDON_NAME, None)])
+    assert at == 1
     assert "installs it as an add-on of its own" in repeat
-    (terway,) = cluster_addon_problems([("terway-eniip", '{"enable_erdma": true}')])
+    ((at, terway),) = cluster_addon_problems([("terway-eniip", '{"enable_erdma": true}')])
+    assert at == 0
     assert "Terway's own eRDMA support" in terway
     assert cluster_addon_problems([("terway-eniip", {"enable_erdma": False})]) == []
 

@@ -176,7 +176,7 @@ def test_plan_is_the_same_on_every_run(tmp_path: Path, plans: dict[str, Planned]
 def test_key_inputs_and_options_are_shown(plans: dict[str, Planned]) -> None:
     text = plans["dev"].stdout
     assert re.search(r'^ +cidrBlock +: "192\.168\.0\.0/16"$', text, re.MULTILINE)
-    assert re.search(r'^ +instanceTypes +: \["ecs\.scch5\.16xlarge", "ecs\.sccg7\.32xlarge"\]$', text, re.M)
+    assert re.search(r'^ +instanceTypes +: \["ecs\.g8i\.4xlarge", "ecs\.g8ae\.4xlarge"\]$', text, re.M)
     assert re.search(r"^ +labels\[0\]\.key +: \"aliyun\.accelerator/rdma\"$", text, re.MULTILINE)
     assert re.search(r"^ +\[deleteBeforeReplace\] \[customTimeouts: create=60m", text, re.MULTILINE)
     assert "[customTimeouts: create=10m update=10m delete=5m] [provider=cluster-kubernetes]" in text

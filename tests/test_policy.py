@@ -342,7 +342,7 @@ def _drop_rdma_label(props: dict[str, Any]) -> None:
 # For each rule, a real resource of the program made to violate it: (rule, stack, type, pick, change).
 PROGRAM_VARIANTS: list[tuple[str, str, str, Any, Any]] = [
     ("no-public-ingress", "dev", SG_RULE, lambda props: props["type"] == "ingress", _public_ingress),
-    ("rdma-node-pool-label", "dev", NODE_POOL, lambda props: True, _drop_rdma_label),
+    ("rdma-node-pool-label", "dev", NODE_POOL, lambda props: "labels" in props, _drop_rdma_label),
     (
         "no-privileged-containers",
         "dev",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 from dataclasses import replace
@@ -15,6 +14,7 @@ from rdma_device_plugin.config import parse_config
 from components.config import StackConfig, parse_stack_config
 from components.config_keys import KEYS
 from components.images import ENTERPRISE
+from components.instance_catalogue import expected_gbits
 from components.k8s_objects import (
     DEVICE_PLUGIN_DIR,
     INFINIBAND_DEV_DIR,
@@ -54,13 +54,21 @@ OUTPUTS = {
     "testCommands",
     "testPodManifest",
     "checkMinGbits",
+    "expectedGbits",
+    "systemNodePoolId",
+    "erdmaDriver",
 }
+RDMA_POOL_COMPONENT = "ack-rdma:node_pool:RdmaNodePool"
+SYSTEM_POOL_COMPONENT = "ack-rdma:node_pool:SystemNodePool"
 # Where every resource type hangs in the tree.
 PARENT_TYPES = {
     "ack-rdma:network:Network": "pulumi:pulumi:Stack",
     "ack-rdma:security:ClusterSecurityGroup": "pulumi:pulumi:Stack",
     "ack-rdma:cluster:AckCluster": "pulumi:pulumi:Stack",
-    "ack-rdma:node_pool:RdmaNodePool": "pulumi:pulumi:Stack",
+    RDMA_POOL_COMPONENT: "pulumi:pulumi:Stack",
+    SYSTEM_POOL_COMPONENT: "pulumi:pulumi:Stack",
+    "ack-rdma:erdma:ErdmaController": "pulumi:pulumi:Stack",
+    "alicloud:cs/kubernetesAddon:KubernetesAddon": "ack-rdma:erdma:ErdmaController",
     "ack-rdma:images:PluginImages": "pulumi:pulumi:Stack",
     "ack-rdma:device_plugin:RdmaDevicePlugin": "pulumi:pulumi:Stack",
     "ack-rdma:test_pods:RdmaTestNamespace": "pulumi:pulumi:Stack",
@@ -71,7 +79,8 @@ PARENT_TYPES = {
     RULE: "ack-rdma:security:ClusterSecurityGroup",
     CLUSTER: "ack-rdma:cluster:AckCluster",
     K8S_PROVIDER: "ack-rdma:cluster:AckCluster",
-    NODE_POOL: "ack-rdma:node_pool:RdmaNodePool",
+    # A node pool hangs under its RdmaNodePool, or under the SystemNodePool: see pool_parent_type.
+    NODE_POOL: RDMA_POOL_COMPONENT,
     "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": "ack-rdma:node_pool:RdmaNodePool",
     "alicloud:cs/registryEnterpriseNamespace:RegistryEnterpriseNamespace": "ack-rdma:images:PluginImages",
     "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo": "ack-rdma:images:PluginImages",
@@ -112,8 +121,11 @@ def expected_counts(config: StackConfig) -> Counter[str]:
             "ack-rdma:cluster:AckCluster": 1,
             CLUSTER: 1,
             K8S_PROVIDER: 1,
-            "ack-rdma:node_pool:RdmaNodePool": len(config.node_pools),
-            NODE_POOL: len(config.node_pools),
+            RDMA_POOL_COMPONENT: len(config.node_pools),
+            SYSTEM_POOL_COMPONENT: 1,
+            NODE_POOL: len(config.node_pools) + 1,
+            "ack-rdma:erdma:ErdmaController": 1,
+            "alicloud:cs/kubernetesAddon:KubernetesAddon": 1,
             "alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet": sum(
                 pool.deployment_set for pool in config.node_pools
             ),
@@ -163,6 +175,16 @@ def type_of(run: ProgramRun, urn: str) -> str:
     return "pulumi:pulumi:Stack" if urn == run.stack_urn else run.by_urn(urn).type
 
 
+def rdma_pools(run: ProgramRun) -> list[DeclaredResource]:
+    """The cs.NodePool resources of the RDMA pools (not the system pool)."""
+    return [pool for pool in run.of_type(NODE_POOL) if type_of(run, pool.parent) == RDMA_POOL_COMPONENT]
+
+
+def system_pool(run: ProgramRun) -> DeclaredResource:
+    (pool,) = [pool for pool in run.of_type(NODE_POOL) if type_of(run, pool.parent) == SYSTEM_POOL_COMPONENT]
+    return pool
+
+
 # -- the tree ----------------------------------------------------------------------------------------------
 def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun) -> None:
     declared = Counter(resource.type for resource in stack_run.resources)
@@ -171,9 +193,10 @@ def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun
 
 def test_dev_stack_declares_the_walkthrough(program_runs: dict[str, ProgramRun]) -> None:
     dev = program_runs["dev"]
-    assert len(dev.resources) == 30
+    assert len(dev.resources) == 34
     assert len(dev.of_type(POD)) == 2
-    assert reveal(dev.one(NODE_POOL).inputs["desiredSize"]) == "2"
+    (pool,) = rdma_pools(dev)
+    assert reveal(pool.inputs["desiredSize"]) == "2"
     assert dev.settings.region == "cn-shanghai"
     assert json.loads(reveal(dev.one(CONFIG_MAP).inputs["data"])["config.json"]) == {"mode": "hca"}
 
@@ -182,7 +205,8 @@ def test_prod_stack_is_protected_and_runs_no_test_pods(program_runs: dict[str, P
     prod = program_runs["prod"]
     cluster = prod.one(CLUSTER)
     assert cluster.inputs["deletionProtection"] is True and cluster.protect
-    assert int(prod.one(NODE_POOL).inputs["desiredSize"]) >= 3
+    (pool,) = rdma_pools(prod)
+    assert int(pool.inputs["desiredSize"]) >= 3
     assert not prod.of_type(POD)
     assert reveal(prod.outputs["testPods"])["enabled"] is False
     assert not program_runs["dev"].one(CLUSTER).protect
@@ -190,7 +214,11 @@ def test_prod_stack_is_protected_and_runs_no_test_pods(program_runs: dict[str, P
 
 def test_every_resource_hangs_under_its_component(stack_run: ProgramRun) -> None:
     for resource in stack_run.resources:
-        assert type_of(stack_run, resource.parent) == PARENT_TYPES[resource.type], resource.urn
+        parent = type_of(stack_run, resource.parent)
+        if resource.type == NODE_POOL and parent == SYSTEM_POOL_COMPONENT:
+            continue
+        assert parent == PARENT_TYPES[resource.type], resource.urn
+    assert system_pool(stack_run)
 
 
 def test_every_component_has_children(stack_run: ProgramRun) -> None:
@@ -200,7 +228,8 @@ def test_every_component_has_children(stack_run: ProgramRun) -> None:
 
 # -- labels, selectors, tolerations ------------------------------------------------------------------------
 def test_node_pool_label_matches_daemonset_and_test_pod_selectors(stack_run: ProgramRun) -> None:
-    for pool in stack_run.of_type(NODE_POOL):
+    assert "labels" not in system_pool(stack_run).inputs
+    for pool in rdma_pools(stack_run):
         labels = reveal(pool.inputs["labels"])
         assert {"key": RDMA_NODE_LABEL_KEY, "value": RDMA_NODE_LABEL_VALUE} in labels
         assert [label["key"] for label in labels] == sorted(label["key"] for label in labels)
@@ -230,7 +259,7 @@ def test_workloads_tolerate_every_pool_taint(stack_run: ProgramRun) -> None:
 
 def test_prod_nodes_are_tainted_and_placed_low_latency(program_runs: dict[str, ProgramRun]) -> None:
     prod = program_runs["prod"]
-    pool = prod.one(NODE_POOL)
+    (pool,) = rdma_pools(prod)
     deployment_set = prod.one("alicloud:ecs/ecsDeploymentSet:EcsDeploymentSet")
     assert deployment_set.inputs["strategy"] == "LowLatency"
     assert pool.inputs["deploymentSetId"] == deployment_set.id
@@ -330,14 +359,18 @@ def test_cluster_and_nodes_share_the_vswitch_and_security_group(stack_run: Progr
         assert pool.inputs["clusterId"] == cluster.id
 
 
-def test_zone_is_picked_where_the_first_rdma_instance_type_is_sold(
-    program_runs: dict[str, ProgramRun],
-) -> None:
-    dev = program_runs["dev"]
-    (lookup,) = [call for call in dev.invocations if call.token == "alicloud:index/getZones:getZones"]
-    first_type = reveal(dev.one(NODE_POOL).inputs["instanceTypes"])[0]
-    assert lookup.args == {"availableInstanceType": first_type}
-    assert dev.one("alicloud:vpc/switch:Switch").inputs["zoneId"] == "cn-shanghai-b"
+def test_zone_is_looked_up_for_every_type_a_pool_buys_with_its_disk(stack_run: ProgramRun) -> None:
+    lookups = [
+        call.args for call in stack_run.invocations if call.token == "alicloud:index/getZones:getZones"
+    ]
+    bought = [
+        {"availableInstanceType": name, "availableDiskCategory": reveal(pool.inputs["systemDiskCategory"])}
+        for pool in [*rdma_pools(stack_run), system_pool(stack_run)]
+        for name in reveal(pool.inputs["instanceTypes"])
+    ]
+    # No availableResourceCreation: the data source has no VSwitch branch and ignores it.
+    assert sorted(lookups, key=str) == sorted(bought, key=str)
+    assert stack_run.one("alicloud:vpc/switch:Switch").inputs["zoneId"]
 
 
 # -- cluster, provider, kubeconfig ------------------------------------------------------------------------
@@ -369,8 +402,11 @@ def test_node_pool_is_replaced_delete_first_and_lifts_memlock(stack_run: Program
     for pool in stack_run.of_type(NODE_POOL):
         assert pool.delete_before_replace
         assert "nodeCount" not in pool.inputs
-        script = base64.b64decode(pool.inputs["userData"]).decode()
-        assert "LimitMEMLOCK=infinity" in script and "systemctl restart containerd" in script
+        # No user-data script restarting containerd while the node goes Ready (it raced pods).
+        assert "userData" not in pool.inputs
+    for pool in rdma_pools(stack_run):
+        assert reveal(pool.inputs["containerdConfig"]) == {"limitMemLock": "9007199254740991"}
+    assert "containerdConfig" not in system_pool(stack_run).inputs
 
 
 def test_every_cloud_and_kubernetes_resource_has_explicit_timeouts(stack_run: ProgramRun) -> None:
@@ -383,7 +419,7 @@ def test_kubernetes_objects_are_destroyed_before_the_node_pools(stack_run: Progr
     # A component's dependencies reach the engine as its custom children; the plugin's objects are the
     # component's children, so they go before the pools on destroy and come after them on create.
     plugin = stack_run.one("ack-rdma:device_plugin:RdmaDevicePlugin")
-    pools = {pool.urn for pool in stack_run.of_type(NODE_POOL)}
+    pools = {pool.urn for pool in rdma_pools(stack_run)}
     assert pools and pools <= set(plugin.dependencies)
 
 
@@ -411,15 +447,16 @@ def test_every_output_is_present(stack_run: ProgramRun) -> None:
     assert all(reveal(value) not in (None, "", [], {}) for value in stack_run.outputs.values())
     assert reveal(stack_run.outputs["vswitchIds"]) == [stack_run.one("alicloud:vpc/switch:Switch").id]
     assert reveal(stack_run.outputs["clusterId"]) == stack_run.one(CLUSTER).id
-    assert reveal(stack_run.outputs["nodePoolId"]) == stack_run.one(NODE_POOL).outputs["nodePoolId"]
+    assert reveal(stack_run.outputs["nodePoolId"]) == rdma_pools(stack_run)[0].outputs["nodePoolId"]
+    assert reveal(stack_run.outputs["systemNodePoolId"]) == system_pool(stack_run).outputs["nodePoolId"]
     assert reveal(stack_run.outputs["devicePluginNamespace"]) == "kube-system"
-    # ack-rdma-check reads it as a number of Gbit/s: what the stack file sets, not a string.
+    # ack-rdma-check reads them as numbers of Gbit/s; 0 in the stack file takes 80% of what the slowest
+    # type the RDMA pools buy publishes.
+    bought = [name for pool in rdma_pools(stack_run) for name in reveal(pool.inputs["instanceTypes"])]
+    expected = reveal(stack_run.outputs["expectedGbits"])
+    assert expected == expected_gbits(bought) == stack_config(stack_run).expected_gbits
     stack_file_value = int(stack_run.settings.config["ack-rdma:checkMinGbits"])
-    assert (
-        reveal(stack_run.outputs["checkMinGbits"])
-        == stack_file_value
-        == stack_config(stack_run).check_min_gbits
-    )
+    assert reveal(stack_run.outputs["checkMinGbits"]) == (stack_file_value or int(0.8 * expected))
 
 
 def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: ProgramRun) -> None:
@@ -481,4 +518,5 @@ def test_outputs_known_only_after_deployment_are_told_apart(stack_run: ProgramRu
     assert {"vpcId", "connections", "certificateAuthorities"} <= set(cluster.computed)
     assert "clusterSpec" not in cluster.computed
     assert cluster.computed["vpcId"] == stack_run.one("alicloud:vpc/network:Network").id
-    assert set(stack_run.one(NODE_POOL).computed) == {"nodePoolId", "scalingGroupId"}
+    for pool in stack_run.of_type(NODE_POOL):
+        assert set(pool.computed) == {"nodePoolId", "scalingGroupId"}

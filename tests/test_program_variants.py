@@ -125,9 +125,9 @@ def test_several_pools_with_attached_instances(run_stack: RunStack) -> None:
         pool.inputs["nodePoolName"]: reveal(pool.inputs)
         for pool in run.of_type("alicloud:cs/nodePool:NodePool")
     }
-    assert set(pools) == {"rdma-a", "rdma-b"}
+    assert set(pools) == {"rdma-a", "rdma-b", "system"}
     assert pools["rdma-a"]["desiredSize"] == "3"
-    assert pools["rdma-a"]["instanceTypes"] == ["ecs.scch5.16xlarge", "ecs.sccg7.32xlarge"]
+    assert pools["rdma-a"]["instanceTypes"] == ["ecs.g8i.4xlarge", "ecs.g8ae.4xlarge"]
     assert pools["rdma-a"]["labels"] == [
         {"key": "aliyun.accelerator/rdma", "value": "true"},
         {"key": "rail", "value": "a"},
@@ -137,6 +137,12 @@ def test_several_pools_with_attached_instances(run_stack: RunStack) -> None:
     assert attached["formatDisk"] is False and attached["keepInstanceName"] is True
     assert "desiredSize" not in attached
     assert len(reveal(run.outputs["nodePoolIds"])) == 2
+    # The walkthrough's SCC survives only as instances a user attaches, with the plan saying ACK does not
+    # support the family; nothing of it is bought, and its zone is not looked up.
+    (warning,) = [d.message for d in run.diagnostics if d.severity == "warning" and "'rdma-b'" in d.message]
+    assert "ACK no longer supports the walkthrough's SCC family (ecs.sccg7.32xlarge)" in warning
+    looked_up = {call.args["availableInstanceType"] for call in run.invocations if "getZones" in call.token}
+    assert "ecs.sccg7.32xlarge" not in looked_up
     tolerations = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])["template"]["spec"][
         "tolerations"
     ]
@@ -190,8 +196,8 @@ def test_encrypted_stack_values_stay_secret_offline(run_stack: RunStack, tmp_pat
     assert settings.secret_keys == {"ack-rdma:nodePassword"}
     assert settings.config["ack-rdma:desiredSize"] == "3"
     run = run_stack("dev", secrets={"nodePassword": "pw"}, keyName=None)
-    (pool,) = run.of_type("alicloud:cs/nodePool:NodePool")
-    assert is_secret(pool.inputs["password"]) and "keyName" not in pool.inputs
+    for pool in run.of_type("alicloud:cs/nodePool:NodePool"):
+        assert is_secret(pool.inputs["password"]) and "keyName" not in pool.inputs
 
 
 def test_enterprise_credentials_name_a_missing_instance() -> None:

@@ -12,8 +12,10 @@ from components import defaults
 from components.cluster import AckClusterArgs
 from components.config import parse_stack_config
 from components.config_keys import KEYS, PROJECT
+from components.erdma import ErdmaControllerArgs
+from components.instance_catalogue import default_check_min_gbits
 from components.network import NetworkArgs
-from components.node_pool import RdmaNodePoolArgs
+from components.node_pool import RdmaNodePoolArgs, SystemNodePoolArgs
 from offline_engine.stack_files import PROJECT_DIR, config_value, stack_names
 
 PROVIDER_NAMESPACES = ("alicloud:", "pulumi:")
@@ -66,6 +68,8 @@ def test_declared_defaults_are_the_components_defaults() -> None:
     assert config.network == NetworkArgs(tags=tags)
     assert config.cluster == AckClusterArgs(tags=tags)
     assert config.node_pools == (RdmaNodePoolArgs(),)
+    assert config.system_pool == SystemNodePoolArgs()
+    assert config.erdma == ErdmaControllerArgs()
     assert config.device_plugin.spec.metrics_port == defaults.PLUGIN_METRICS_PORT
     assert config.test_pods_enabled is defaults.TEST_PODS
-    assert config.check_min_gbits == defaults.CHECK_MIN_GBITS
+    assert config.check_min_gbits == default_check_min_gbits(defaults.INSTANCE_TYPES)

@@ -187,12 +187,65 @@ ERROR_CLASSES: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {
         {"testPodNamespace": "default"},
         ("ack-rdma:testPodNamespace 'default' is one of Kubernetes' own namespaces", "'rdma-test'"),
     ),
-    "expected bandwidth not positive": (
-        {"checkMinGbits": 0},
+    "expected bandwidth negative": (
+        {"checkMinGbits": -1},
         (
-            "ack-rdma:checkMinGbits 0 is not a bandwidth ack-rdma-check can expect",
-            "a positive number of Gbit/s",
+            "ack-rdma:checkMinGbits -1 is not a bandwidth ack-rdma-check can expect",
+            "a positive number of Gbit/s, or 0 for the share of the instance types' published bandwidth",
         ),
+    ),
+    "expected bandwidth beyond the instance type": (
+        {"checkMinGbits": 40},
+        (
+            "ack-rdma:checkMinGbits 40 is more than 25 Gbit/s, the most the slowest instance type the pools",
+            "Lower it or set it to 0",
+        ),
+    ),
+    "SCC bought": (
+        {"instanceTypes": ["ecs.scch5.16xlarge", "ecs.g8i.4xlarge"]},
+        (
+            "ack-rdma:instanceTypes lists ecs.scch5.16xlarge, which ACK does not take as worker nodes",
+            "attach SCC instances you already own with existingInstances",
+        ),
+    ),
+    "instance type outside the catalogue": (
+        {"nodePools": [{"name": "a"}, {"name": "b", "instanceTypes": ["ecs.g9z.large"]}]},
+        (
+            "ack-rdma:nodePools[1].instanceTypes instance type 'ecs.g9z.large' is not in "
+            "components/instance_catalogue.py",
+            "add it there with its source",
+        ),
+    ),
+    "system disk the instance types do not take": (
+        {"systemDiskCategory": "cloud_ssd"},
+        (
+            "ack-rdma:instanceTypes buys ecs.g8i.4xlarge, ecs.g8ae.4xlarge with system disk 'cloud_ssd'",
+            "use one of cloud_essd, cloud_auto",
+        ),
+    ),
+    "GPU and CPU eRDMA types in one pool": (
+        {"instanceTypes": ["ecs.g8i.4xlarge", "ecs.gn8is.2xlarge"]},
+        ("ack-rdma:instanceTypes a pool mixes GPU eRDMA types (ecs.gn8is.2xlarge)", "pools of their own"),
+    ),
+    "GPU types without the ofed driver": (
+        {"instanceTypes": ["ecs.gn8is.2xlarge"], "erdmaDriver": "compat"},
+        ("ack-rdma:erdmaDriver is 'compat', but the RDMA pools buy GPU eRDMA types", "set it to ofed"),
+    ),
+    "unknown eRDMA driver": (
+        {"erdmaDriver": "roce"},
+        ("ack-rdma:erdmaDriver 'roce' is not an eRDMA driver mode", "['default', 'compat', 'ofed']"),
+    ),
+    "eRDMA add-on in the create-time addons": (
+        {"addons": [{"name": "flannel"}, {"name": "ack-erdma-controller"}]},
+        ("ack-rdma:addons[1] lists ack-erdma-controller", "installs it as an add-on of its own"),
+    ),
+    "no system node": (
+        {"systemPoolSize": 0},
+        ("ack-rdma:systemPoolSize 0 is outside 1-1000", "at least one untainted node"),
+    ),
+    "attach-only pools without a bandwidth": (
+        {"existingInstances": ["i-uf6a", "i-uf6b"], "desiredSize": 0},
+        ("ack-rdma:checkMinGbits must be set when the RDMA pools only attach existing instances", "Gbit/s"),
     ),
     "image revision with a space": (
         {"imageRevision": "main branch"},

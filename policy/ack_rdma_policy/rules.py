@@ -368,7 +368,9 @@ RULES: tuple[Rule, ...] = (
                 schema={
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
-                    "default": [],
+                    # The program's untainted pool for CoreDNS and the add-ons (components/defaults.py
+                    # SYSTEM_POOL_NAME); a stack that renames it lists the new name here.
+                    "default": ["system"],
                     "description": "Node pools (resource or pool names) that hold no RDMA nodes.",
                 },
                 parse=_name_list,
