@@ -162,7 +162,7 @@ def load_stack_settings(
     project = str(project_file["name"])
     if stack_file is None:
         stack_file = project_dir / str(project_file.get("stackConfigDir", ".")) / f"Pulumi.{stack}.yaml"
-        if not stack_file.is_file():
+        if not stack_file.exists():
             known = ", ".join(stack_names(project_dir)) or "none"
             raise StackFileError(f"{stack_file}: no such stack file; the stacks here are: {known}.")
     document = _read_yaml(stack_file, empty_ok=True)

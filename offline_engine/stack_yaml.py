@@ -114,8 +114,10 @@ class _Decoder:
         line = node.start_mark.line + 1
         try:
             value = self.loader.construct_object(node)
-        except ValueError as error:  # e.g. an integer past Python's digit limit
-            raise YamlFileError(f"line {line}: unusable value ({one_line(str(error))})") from None
+        except ValueError:  # an integer past Python's digit limit for conversions (4,300)
+            raise YamlFileError(
+                f"line {line}: a number of {len(str(node.value))} digits, too long for any config value"
+            ) from None
         if value is not None and not isinstance(value, str | int | float | bool):
             raise YamlFileError(f"line {line}: a {node.tag.rsplit(':', 1)[-1]} value cannot be config")
         return value

@@ -202,3 +202,22 @@ def test_the_project_file_is_checked_as_the_cli_checks_it(tmp_path: Path) -> Non
         "Configuration key 'aws:region' is not namespaced by the project and should not define a type"
         in message
     )
+
+
+def test_a_fifo_or_directory_in_the_stack_directory_is_named_as_such(tmp_path: Path) -> None:
+    project(tmp_path, DEV)
+    stack_file = tmp_path / "stacks" / "Pulumi.t.yaml"
+    stack_file.unlink()
+    os.mkfifo(stack_file)
+    with pytest.raises(StackFileError, match="is a FIFO, not a regular file"):
+        load_stack_settings("t", project_dir=tmp_path)
+    stack_file.unlink()
+    stack_file.mkdir()
+    with pytest.raises(StackFileError, match="is a directory, not a regular file"):
+        load_stack_settings("t", project_dir=tmp_path)
+
+
+def test_a_number_too_long_for_python_is_named_without_python_advice(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "config:\n  ack-rdma:desiredSize: " + "9" * 5000 + "\n")
+    assert "line 2: a number of 5000 digits, too long for any config value" in message
+    assert "sys.set_int_max_str_digits" not in message
