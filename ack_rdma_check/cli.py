@@ -20,7 +20,7 @@ from rich.console import Console
 from ack_rdma_check import inputs
 from ack_rdma_check.errors import SetupError, UsageError
 from ack_rdma_check.input_files import echo, shorten
-from ack_rdma_check.report import RichProgress, print_summary, to_json
+from ack_rdma_check.report import RichProgress, print_summary, published_gbits, to_json
 from ack_rdma_check.steps.orchestrate import EXIT_SETUP, CheckOptions, run_check
 from ack_rdma_check.steps.perf import RunTiming
 from ack_rdma_check.transport import Cluster, Kubeconfig
@@ -184,6 +184,7 @@ def run(
             pod_timeout=args.pod_timeout,
             timing=RunTiming(connect_timeout=args.connect_timeout),
         )
+        published = published_gbits(outputs)
         cluster = connect(kubeconfig)
     except UsageError as error:
         print(f"ack-rdma-check: {error}", file=err)
@@ -193,9 +194,9 @@ def run(
         return EXIT_SETUP
     result = run_check(cluster, target, options, RichProgress(Console(file=err)))
     if args.json:
-        print(json.dumps(to_json(result), indent=2), file=out)
+        print(json.dumps(to_json(result, published), indent=2), file=out)
     else:
-        print_summary(result, Console(file=out))
+        print_summary(result, Console(file=out), published)
     return result.verdict.exit_code
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import Console
 from rich.status import Status
 from rich.table import Table
 
+from ack_rdma_check.errors import UsageError
+from ack_rdma_check.input_files import echo
+from ack_rdma_check.inputs import StackOutputs
 from ack_rdma_check.perftest import BandwidthReport, LatencyReport
 from ack_rdma_check.steps.orchestrate import EXIT_BELOW, EXIT_PASS, CheckResult
 from ack_rdma_check.steps.record import Outcome, StepResult
@@ -36,12 +40,45 @@ class RichProgress:
         )
 
 
+def published_gbits(outputs: StackOutputs) -> float | None:
+    """The bandwidth the RDMA nodes' instance type publishes (the program's ``expectedGbits`` output: the
+    slowest baseline among the types the RDMA pools buy), or ``None`` when the outputs do not say."""
+    value = outputs.get("expectedGbits")
+    if value is None:
+        return None
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or value <= 0:
+        raise UsageError(
+            f"The expectedGbits output of {outputs.origin} is {echo(value)}; it must be a positive number of "
+            "Gbit/s (the published bandwidth of the RDMA instance type). Re-run `pulumi up` and export the "
+            "outputs again."
+        )
+    return float(value)
+
+
+def share_of_published(result: CheckResult, published: float | None) -> float | None:
+    if result.bandwidth is None or published is None:
+        return None
+    return result.bandwidth.average_gbits / published
+
+
+def share_line(result: CheckResult, published: float | None) -> str | None:
+    """The measured average as a share of what the instance type publishes, for the summary."""
+    share = share_of_published(result, published)
+    if share is None or result.bandwidth is None or published is None:
+        return None
+    return (
+        f"{result.bandwidth.average_gbits:.2f} Gbit/s average is {share:.0%} of the {published:g} Gbit/s "
+        "the RDMA instance type publishes (VPC baseline, which eRDMA traffic shares)"
+    )
+
+
 def verdict_line(result: CheckResult) -> str:
     word = _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR")
     return f"{word}: {result.verdict.reason}"
 
 
-def print_summary(result: CheckResult, console: Console) -> None:
+def print_summary(result: CheckResult, console: Console, published: float | None = None) -> None:
     table = Table(title="ack-rdma-check", show_lines=False)
     table.add_column("step")
     table.add_column("result")
@@ -57,16 +94,22 @@ def print_summary(result: CheckResult, console: Console) -> None:
         }
         for side, argv in commands.items():
             console.print(f"{side}: {' '.join(argv)}", markup=False, soft_wrap=True)
+    share = share_line(result, published)
+    if share is not None:
+        console.print(share, markup=False, soft_wrap=True)
     console.print(verdict_line(result), markup=False, soft_wrap=True)
 
 
-def to_json(result: CheckResult) -> dict[str, Any]:
+def to_json(result: CheckResult, published: float | None = None) -> dict[str, Any]:
     plan = result.plan
+    share = share_of_published(result, published)
     return {
         "exitCode": result.verdict.exit_code,
         "verdict": _VERDICT_WORD.get(result.verdict.exit_code, "SETUP ERROR"),
         "reason": result.verdict.reason,
         "minGbits": result.min_gbits,
+        "publishedGbits": published,
+        "shareOfPublished": None if share is None else round(share, 3),
         "bandwidth": None if result.bandwidth is None else _bandwidth_json(result.bandwidth),
         "latency": None if result.latency is None else _latency_json(result.latency),
         "run": None
