@@ -13,10 +13,7 @@ Usage: venv/bin/python bench/bench_plugin_ids.py
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -25,13 +22,11 @@ from benchlib import REPO, print_rows, run_and_record
 
 sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
 
-from kubelet_standin import KubeletStandin
+from plugin_harness import node, start_plugin_process
 from rdma_device_plugin.api import api_pb2
 from rdma_device_plugin.config import MAX_IDS_PER_POOL
-from sysfs_fixture import ib_two_numa
 
 RESULTS = REPO / "bench" / "results" / "plugin_ids.json"
-PLUGIN_CLI = Path(sys.executable).parent / "rdma-device-plugin"
 RESOURCE = "rdma/hca"
 COUNTS = (1000, 10_000, MAX_IDS_PER_POOL)
 KUBELET_RECV_LIMIT = 4 * 1024 * 1024
@@ -47,45 +42,29 @@ def _status_kib(pid: int, field: str) -> int:
     raise LookupError(field)
 
 
-async def one_count(root: Path, count: int) -> dict[str, object]:
-    tree = ib_two_numa(root / f"host{count}")
-    plugin_dir = root / f"dp{count}"
-    plugin_dir.mkdir()
-    config = root / f"config{count}.json"
+async def one_count(count: int) -> dict[str, object]:
     pool = {"resourceName": "hca", "rdmaHcaMax": count, "selectors": {}}
-    config.write_text(json.dumps({"periodicUpdateInterval": 0, "configList": [pool]}))
-    kubelet = KubeletStandin(plugin_dir)
-    await kubelet.start()
-    log_path = root / f"plugin{count}.log"
-    started = time.perf_counter()
-    with log_path.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            str(PLUGIN_CLI), "serve",
-            "--config", str(config),
-            "--device-plugin-dir", str(plugin_dir),
-            "--sysfs-root", str(tree.sysfs_root),
-            "--dev-root", str(tree.dev_root),
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-        )  # fmt: skip
-    try:
-        endpoint = await kubelet.wait_registered(RESOURCE, timeout=30)
-        first = await endpoint.next_update(timeout=60)
-        first_s = time.perf_counter() - started
-        assert len(first) == count, len(first)
-        rss_first = _status_kib(process.pid, "VmRSS")
-        tree.set_port_state("mlx5_1", state="1: DOWN", phys_state="3: Disabled")
-        flipped = time.perf_counter()
-        second = await endpoint.next_update(timeout=60)
-        flip_s = time.perf_counter() - flipped
-        size = api_pb2.ListAndWatchResponse(devices=second).ByteSize()
-        peak = _status_kib(process.pid, "VmHWM")
-        process.send_signal(signal.SIGTERM)
-        status = await asyncio.wait_for(process.wait(), 10)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-        await kubelet.stop()
+    async with node("ib_two_numa", {"periodicUpdateInterval": 0, "configList": [pool]}) as host:
+        started = time.perf_counter()
+        plugin = await start_plugin_process(host)
+        process = plugin.process
+        try:
+            endpoint = await host.kubelet.wait_registered(RESOURCE, timeout=30)
+            first = await endpoint.next_update(timeout=60)
+            first_s = time.perf_counter() - started
+            assert len(first) == count, len(first)
+            rss_first = _status_kib(process.pid, "VmRSS")
+            host.tree.set_port_state("mlx5_1", state="1: DOWN", phys_state="3: Disabled")
+            flipped = time.perf_counter()
+            second = await endpoint.next_update(timeout=60)
+            flip_s = time.perf_counter() - flipped
+            size = api_pb2.ListAndWatchResponse(devices=second).ByteSize()
+            peak = _status_kib(process.pid, "VmHWM")
+            status = await plugin.terminate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
     return {
         "ids": count,
         "start_to_first_update_s": round(first_s, 3),
@@ -99,7 +78,7 @@ async def one_count(root: Path, count: int) -> dict[str, object]:
 
 
 async def bench(root: Path) -> dict[str, object]:
-    runs = [await one_count(root, count) for count in COUNTS]
+    runs = [await one_count(count) for count in COUNTS]
     return {
         "fixture": "ib_two_numa, one shared pool, rediscovery off, default 1 s port poll",
         "cpus": os.cpu_count(),

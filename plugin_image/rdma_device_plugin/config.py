@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rdma_device_plugin.text import shorten
+
 DEFAULT_CONFIG_PATH = Path("/k8s-rdma-sriov-dev-plugin/config.json")
 DEFAULT_UPDATE_INTERVAL = 60.0
 LEGACY_HCA_IDS = 1000
@@ -342,10 +344,7 @@ def _decode(text: str, source: str) -> object:
 
 
 def _shorten(text: str) -> str:
-    """`text` cut to SHOWN_CHARS characters, saying how long it was."""
-    if len(text) <= SHOWN_CHARS:
-        return text
-    return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+    return shorten(text, SHOWN_CHARS)
 
 
 def _quoted(value: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from rdma_device_plugin.config import DEFAULT_CONFIG_PATH, socket_path_problem
+from rdma_device_plugin.text import shorten
 
 LogFormat = Literal["text", "json"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -253,9 +254,7 @@ def _is_ip(text: str, version: int) -> bool:
 
 
 def _shown(value: str) -> str:
-    return (
-        repr(value) if len(value) <= SHOWN_CHARS else f"{value[:SHOWN_CHARS]!r}... ({len(value)} characters)"
-    )
+    return repr(shorten(value, SHOWN_CHARS))
 
 
 def _error(dest: str, value: str, reason: str) -> SettingsError:

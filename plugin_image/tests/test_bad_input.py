@@ -226,16 +226,28 @@ def test_a_metrics_port_in_use_exits_2(host: FixtureTree, plugin_dir: Path, tmp_
 # -- SIGHUP ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", ["array", "selectors"])
-def test_sighup_with_a_deeply_nested_config_keeps_serving_the_old_one(shape: str) -> None:
-    deep = "[" * 1000 + "]" * 1000
-    text = (
-        '{"mode": "hca", "x": ' + deep + "}"
-        if shape == "array"
-        else '{"configList": [{"resourceName": "a", "rdmaHcaMax": 1, "selectors": {"vendors": '
-        + deep
-        + "}}]}"
-    )
+DEEP = "[" * 1000 + "]" * 1000
+HOSTILE_CONFIGS = {
+    "nested array": ('{"mode": "hca", "x": ' + DEEP + "}", "nested more than 16 levels"),
+    "nested in selectors": (
+        '{"configList": [{"resourceName": "a", "rdmaHcaMax": 1, "selectors": {"vendors": ' + DEEP + "}}]}",
+        "nested more than 16 levels",
+    ),
+    "10 MB value": ('{"mode": "' + "y" * 10_000_000 + '"}', "the file is larger than 64 KiB"),
+}
+
+
+def test_a_10_mb_value_is_refused_quickly_with_a_short_message(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(HOSTILE_CONFIGS["10 MB value"][0])
+    result = cli("check-config", str(path))
+    assert_one_paragraph_error(result, "the file is larger than 64 KiB")
+    assert len(result.stderr) < 400
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_CONFIGS))
+def test_sighup_with_a_hostile_config_keeps_serving_the_old_one_and_logs_one_short_line(name: str) -> None:
+    text, reason = HOSTILE_CONFIGS[name]
 
     async def scenario() -> None:
         async with node("ib_two_numa", {"mode": "hca"}) as host, plugin_subprocess(host) as plugin:
@@ -244,7 +256,9 @@ def test_sighup_with_a_deeply_nested_config_keeps_serving_the_old_one(shape: str
             host.write_config(text)
             plugin.process.send_signal(signal.SIGHUP)
             await until(lambda: "reload refused" in plugin.log(), what="the refusal")
-            assert "nested more than 16 levels" in plugin.log()
+            (refusal,) = [line for line in plugin.log().splitlines() if "reload refused" in line]
+            assert reason in refusal
+            assert len(refusal) < 600
             assert plugin.process.returncode is None
             assert not endpoint.stream_ended.is_set()
             (container,) = (await endpoint.allocate(["7"])).container_responses
