@@ -1,6 +1,7 @@
 """The pod's locked-memory limit (``ulimit -l``) against what ``ib_read_bw`` will register.
 
-containerd gives pods 64 KiB by default and ``IPC_LOCK`` alone does not lift it; the fix lives on the node.
+containerd gives pods 64 KiB unless RDMA devices exist at node init (eRDMA ones come later), and ``IPC_LOCK``
+does not change what ``ulimit -l`` shows; the fix lives on the node.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from ack_rdma_check.errors import SetupError
 ARGV = ["sh", "-c", "ulimit -l"]
 UNLIMITED = "unlimited"
 NODE_FIX = (
-    "raise it at the node: LimitMEMLOCK=infinity for containerd (a systemd drop-in), which the RDMA node "
-    "pool sets through its user data; nodes created before that need replacing"
+    "raise it at the node: set the node pool's containerd_config.limit_mem_lock (the RDMA node pools of "
+    "ack-rdma set the provider's maximum; `pulumi up` applies it to the pool's nodes)"
 )
 _HEADROOM_KIB = 1024
 """Queues, completion queues and the connection's own buffer, beyond the data buffers."""

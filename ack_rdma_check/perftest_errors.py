@@ -79,7 +79,8 @@ _ADVICE: dict[Failure, str] = {
     Failure.NO_DEVICE: "the pod has no usable RDMA device; it must request the plugin's resource and see "
     "/dev/infiniband/uverbs*",
     Failure.MEMLOCK: "memory registration failed, which in pods means the locked-memory limit is too low; "
-    "set LimitMEMLOCK=infinity for containerd through the node pool's user data and recreate the nodes",
+    "set the node pool's containerd_config.limit_mem_lock (ack-rdma sets the provider's maximum) and run the "
+    "RDMA process as root with IPC_LOCK",
     Failure.CM_NOT_LISTENING: "the RDMA_CM server did not accept the connection (not listening there yet)",
     Failure.CM_ADDRESS: "RDMA_CM could not resolve the server address to an RDMA device; RDMA_CM needs an "
     "address on an RDMA netdev: use host-network pods and the node's bond0 address (--rdma-cm)",
