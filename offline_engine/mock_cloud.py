@@ -16,13 +16,12 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import MockCallArgs, MockResourceArgs
+from pulumi.runtime import MockCallArgs, MockResourceArgs, rpc
 
+from offline_engine import cloud_facts
 from offline_engine.addon_config import check_addon_config
 from offline_engine.provider_constraints import check_invoke, check_resource
 
-# Versions ACK offered for ManagedKubernetes when this was written (newest is not listed first on purpose).
-KUBERNETES_VERSIONS = ("1.32.7-aliyun.1", "1.33.3-aliyun.1", "1.31.9-aliyun.1")
 ENTERPRISE_TEMP_USER = "cr_temp_user"
 
 
@@ -37,6 +36,9 @@ def _cloud_id(prefix: str, *parts: str, length: int = 22) -> str:
 
 class MockCloud(pulumi.runtime.Mocks):
     """Answers every resource and invoke the ack-rdma program uses; anything else is an error."""
+
+    lookups_known = True
+    """Lookups answer as a deployment would; the plan's cloud leaves what stock decides unknown."""
 
     def __init__(self, region: str = "cn-shanghai", *, preview: bool = False) -> None:
         self.region = region
@@ -226,31 +228,41 @@ class MockCloud(pulumi.runtime.Mocks):
 
     # -- invokes ----------------------------------------------------------------------------------------
     def _zones(self, args: dict[str, Any]) -> dict[str, Any]:
-        instance_type = args.get("availableInstanceType")
+        """The zones of the region that sell the instance type, from the catalogue (cloud_facts): none for a
+        type it does not hold (the data source filters on AvailableInstanceTypes only), the API's error for a
+        region that does not exist, and unknown in a preview when stock decides."""
+        instance_type = str(args.get("availableInstanceType") or "")
+        try:
+            zone_ids = cloud_facts.zones_selling(self.region, instance_type)
+        except cloud_facts.CloudApiError as error:
+            raise pulumi.RunError(f"alicloud:index/getZones:getZones: {error}") from None
+        lookup_id = _digest(self.region, str(args))[:10]
+        if zone_ids and not self.lookups_known:
+            return {"zones": rpc.UNKNOWN, "ids": rpc.UNKNOWN, "id": lookup_id}
         zones = [
             {
-                "id": f"{self.region}-{letter}",
-                "localName": f"{self.region} zone {letter.upper()}",
-                "availableInstanceTypes": [instance_type] if instance_type else [],
+                "id": zone_id,
+                "availableInstanceTypes": [instance_type],
                 "availableResourceCreations": ["VSwitch", "Instance", "Disk"],
-                "availableDiskCategories": ["cloud_essd", "cloud_efficiency"],
-                "multiZoneIds": [],
-                "slbSlaveZoneIds": [],
             }
-            for letter in ("b", "e", "g")
+            for zone_id in zone_ids
         ]
-        return {
-            "zones": zones,
-            "ids": [zone["id"] for zone in zones],
-            "id": _digest(self.region, str(args))[:10],
-        }
+        return {"zones": zones, "ids": list(zone_ids), "id": lookup_id}
 
     def _kubernetes_versions(self, args: dict[str, Any]) -> dict[str, Any]:
-        runtimes = [{"name": "containerd", "version": "1.6.39"}]
+        """The versions ACK's release notes name (cloud_facts); unknown in a preview: ACK answers at deploy
+        time which it offers a new cluster."""
+        cloud_facts.region_zones(self.region)
+        metadatas: Any = rpc.UNKNOWN
+        if self.lookups_known:
+            metadatas = [
+                {"version": version, "runtimes": [{"name": "containerd", "version": runtime}]}
+                for version, runtime in cloud_facts.KUBERNETES_VERSIONS.items()
+            ]
         return {
             "clusterType": args.get("clusterType", "ManagedKubernetes"),
             "profile": args.get("profile", "Default"),
-            "metadatas": [{"version": version, "runtimes": runtimes} for version in KUBERNETES_VERSIONS],
+            "metadatas": metadatas,
             "id": _digest("versions", self.region)[:10],
         }
 

@@ -27,6 +27,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.stack import run_in_stack
 
 from offline_engine.mock_cloud import MockCloud
@@ -203,7 +204,13 @@ class RecordingMonitor(MockMonitor):
     def Invoke(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         with self._lock:
             self.invocations.append(Invocation(request.tok, rpc.deserialize_properties(request.args)))
-        return super().Invoke(request)  # type: ignore[no-untyped-call]
+        response = super().Invoke(request)  # type: ignore[no-untyped-call]
+        answer = getattr(response, "return")
+        if any(value.string_value == rpc.UNKNOWN for value in answer.fields.values()):
+            # A lookup the mock cannot answer before deployment: the whole result is unknown, as the engine
+            # marks an invoke it cannot serve yet, and the program's applies on it wait like in a preview.
+            return resource_pb2.ResourceInvokeResponse(unknown=True)
+        return response
 
 
 @contextmanager

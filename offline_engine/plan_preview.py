@@ -32,8 +32,11 @@ class PreviewCloud(MockCloud):
 
     An image is the exception: with ``build_on_preview`` off docker-build neither builds nor pushes in a
     preview and reports the image with one of its tags as ``ref`` (no digest), so the objects running it
-    show that tag.
+    show that tag. Lookups whose answer depends on stock or on what ACK offers that day (the zone that sells
+    the instance type, the newest Kubernetes version) are unknown too.
     """
+
+    lookups_known = False
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if not args.custom:

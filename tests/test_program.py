@@ -11,6 +11,7 @@ import pulumi
 import yaml
 from rdma_device_plugin.config import parse_config
 
+from components.cluster import newest_version
 from components.config import StackConfig, parse_stack_config
 from components.config_keys import KEYS
 from components.images import ENTERPRISE
@@ -24,7 +25,7 @@ from components.k8s_objects import (
     TEST_PAIR_LABEL_KEY,
     build_test_objects,
 )
-from offline_engine.mock_cloud import KUBERNETES_VERSIONS
+from offline_engine import cloud_facts
 from offline_engine.offline_run import DeclaredResource, ProgramRun, is_secret, reveal
 
 NODE_POOL = "alicloud:cs/nodePool:NodePool"
@@ -390,7 +391,7 @@ def test_kubeconfig_is_secret_and_feeds_a_provider_pinned_to_the_cluster(stack_r
 
 def test_kubernetes_version_is_looked_up_only_when_not_pinned(program_runs: dict[str, ProgramRun]) -> None:
     dev, prod = program_runs["dev"].one(CLUSTER), program_runs["prod"].one(CLUSTER)
-    assert dev.inputs["version"] == "1.33.3-aliyun.1" == max(KUBERNETES_VERSIONS)
+    assert dev.inputs["version"] == newest_version(list(cloud_facts.KUBERNETES_VERSIONS)) == "1.35.2-aliyun.1"
     assert dev.ignore_changes == ("version",)
     assert prod.inputs["version"] == "1.33.3-aliyun.1"
     assert prod.ignore_changes == ()
