@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from rdma_device_plugin.discovery import Hca
+from rdma_device_plugin.text import printable
 
 PREFIX = "rdma_device_plugin"
 # Allocate answers in well under a millisecond; the upper buckets catch a loop stalled by something else.
@@ -178,8 +179,9 @@ class _StateCollector(Collector):
         )
         for hca in self._state.current_hcas():
             for port in hca.ports:
-                key = (hca.name, str(port.number))
-                states[key], phys[key] = port.state, port.phys_state
+                # Names and states come from sysfs, where bytes that are not UTF-8 would fail the scrape.
+                key = (printable(hca.name), str(port.number))
+                states[key], phys[key] = printable(port.state), printable(port.phys_state)
                 active.add_metric(list(key), float(port.active))
         yield active
         yield _state_set(

@@ -136,11 +136,11 @@ def test_the_endpoint_answers_only_get_and_head_on_its_two_paths() -> None:
             assert content_type.startswith("application/openmetrics-text")
             assert body.endswith("# EOF\n")
             reader, writer = await asyncio.open_connection(LOOPBACK, running.port)
-            writer.write(b"POST /metrics HTTP/1.1\r\n\r\n")
+            writer.write(b"POST /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert (await reader.read()).startswith(b"HTTP/1.1 405 ")
             writer.close()
             reader, writer = await asyncio.open_connection(LOOPBACK, running.port)
-            writer.write(b"HEAD /healthz HTTP/1.1\r\n\r\n")
+            writer.write(b"HEAD /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert (await reader.read()).endswith(b"Connection: close\r\n\r\n")
             writer.close()
 
