@@ -137,12 +137,26 @@ class Supervisor:
         self.kubelet_started()
 
     def watch_lost(self) -> None:
+        if not self.watching:
+            return
         self.watching = False
+        # Its sockets went with the directory: registered with no kubelet that can reach them.
+        for plugin in self.plugins.values():
+            plugin.kubelet_stopped()
         log.error(
-            "the device-plugin directory %s was removed or moved; kubelet restarts can no longer be seen, "
-            "so /healthz now fails and the pod's liveness probe restarts the plugin",
+            "the device-plugin directory %s was removed or moved; serving and registering again when it is "
+            "back (its parent is watched); meanwhile /healthz fails",
             self.opts.device_plugin_dir,
         )
+
+    def watch_restored(self) -> None:
+        self.watching = True
+        log.info(
+            "the device-plugin directory %s is back: serving and registering again",
+            self.opts.device_plugin_dir,
+        )
+        for plugin in self.plugins.values():
+            plugin.kubelet_started()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

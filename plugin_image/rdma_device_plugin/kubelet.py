@@ -11,7 +11,7 @@ from typing import Protocol
 import grpc
 
 from rdma_device_plugin.api import api_pb2, api_pb2_grpc
-from rdma_device_plugin.inotify import APPEARED, IN_Q_OVERFLOW, VANISHED, WATCH_LOST, DirEvent
+from rdma_device_plugin.inotify import APPEARED, IN_Q_OVERFLOW, VANISHED, WATCH_LOST, WATCH_RESTORED, DirEvent
 from rdma_device_plugin.server import SocketReplacedError, file_identity, unix_target, unless_replaced
 
 API_VERSION = "v1beta1"
@@ -92,7 +92,10 @@ class DirectoryListener(Protocol):
         """The kernel's event queue overflowed: anything may have happened."""
 
     def watch_lost(self) -> None:
-        """The directory itself was removed or moved: no further event will come."""
+        """The directory itself was removed or moved: no further event will come until it is back."""
+
+    def watch_restored(self) -> None:
+        """The directory exists again and is watched again; what is in it is unknown."""
 
 
 def dispatch(events: Iterable[DirEvent], listener: DirectoryListener) -> None:
@@ -100,6 +103,8 @@ def dispatch(events: Iterable[DirEvent], listener: DirectoryListener) -> None:
     for event in events:
         if event.mask & IN_Q_OVERFLOW:
             listener.events_lost()
+        elif event.mask & WATCH_RESTORED:
+            listener.watch_restored()
         elif event.mask & WATCH_LOST:
             listener.watch_lost()
         elif event.name == KUBELET_SOCKET:

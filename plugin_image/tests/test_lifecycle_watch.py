@@ -110,6 +110,9 @@ class Recorder:
     def watch_lost(self) -> None:
         self.calls.append("watch lost")
 
+    def watch_restored(self) -> None:
+        self.calls.append("watch restored")
+
 
 def test_dispatch_reads_kubelets_restart_sequence_and_ignores_what_does_not_matter() -> None:
     recorder = Recorder()
