@@ -31,8 +31,11 @@ SELF_DIAL_TIMEOUT = 5.0
 # Anything else on the socket (any local process that can open it) must not starve kubelet nor grow memory.
 MAX_CONNECTIONS = 32
 """Connections open at once; kubelet needs one (two across a re-registration). Further ones are refused."""
-MAX_STREAMS_PER_CONNECTION = 16
-"""Concurrent calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): kubelet has at most two open."""
+MAX_STREAMS_PER_CONNECTION = 100
+"""Concurrent calls per connection (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). kubelet has two open at most;
+100 is RFC 9113's recommended minimum, as a client may open that many before it reads the setting (16 made
+a grpc client's 30 concurrent calls fail with REFUSED_STREAM). Unbounded, a client resetting 20,000 streams
+got kubelet's own calls on another connection CANCELLED (tests/test_flood.py)."""
 IDLE_CONNECTION_SECONDS = 60
 """A connection without a call in flight is closed after this; kubelet's always holds ListAndWatch."""
 KEEPALIVE_SECONDS = 30
