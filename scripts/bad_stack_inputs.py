@@ -103,7 +103,9 @@ def cases(dev: str) -> dict[str, Callable[[Path], object]]:
         "region mars-north-1": text(
             dev.replace("alicloud:region: cn-shanghai", "alicloud:region: mars-north-1")
         ),
-        "instance type that does not exist": text(dev.replace("ecs.g8i.8xlarge", "ecs.g8i.9xlarge")),
+        "instance type that does not exist": text(
+            replaced(dev, "ack-rdma:instanceTypes", "ack-rdma:instanceTypes: [ecs.g8i.9xlarge]")
+        ),
     }
 
 

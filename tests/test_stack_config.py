@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pytest
 
-from components.config import StackConfig, StackConfigError, parse_stack_config
+from components.config import (
+    StackConfig,
+    StackConfigError,
+    given_config,
+    parse_stack_config,
+    stack_config_from,
+)
 from components.config_keys import KEYS_BY_NAME
 from offline_engine.mock_cloud import MockCloud
 from offline_engine.offline_run import run_program
@@ -356,3 +363,28 @@ def test_a_secret_key_given_in_plaintext_is_refused() -> None:
     found = " ".join(problems(nodePassword="hunter2", keyName=""))
     assert "ack-rdma:nodePassword is stored in plaintext but must be secret" in found
     assert "hunter2" not in found
+
+
+def test_the_program_reads_the_config_as_the_language_host_hands_it_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """pulumi-language-python puts the config in PULUMI_CONFIG and the secret keys in
+    PULUMI_CONFIG_SECRET_KEYS; its exec script loads both with set_all_config before the program runs."""
+    config = {f"ack-rdma:{name}": config_value(value) for name, value in BASE.items()}
+    config |= {"alicloud:region": "cn-shanghai", "ack-rdma:nodePassword": "pw", "ack-rdma:desiredSzie": "3"}
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    monkeypatch.setenv("PULUMI_CONFIG_SECRET_KEYS", json.dumps(["ack-rdma:nodePassword"]))
+    runtime_config = pulumi.runtime.config
+    runtime_config.set_all_config(
+        runtime_config.get_config_env(), runtime_config.get_config_secret_keys_env()
+    )
+    try:
+        with pytest.raises(StackConfigError) as caught:
+            stack_config_from(given_config(), runtime_config.is_config_secret, "dev")
+    finally:
+        runtime_config.set_all_config({}, [])
+    # The secret is taken as one (only "set exactly one" of the two logins is wrong), the misspelt key named.
+    assert sorted(problem.split(" ")[0] for problem in caught.value.problems) == [
+        "ack-rdma:desiredSzie",
+        "ack-rdma:keyName",
+    ]
