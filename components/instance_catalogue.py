@@ -179,7 +179,7 @@ def required_driver(instance_types: Iterable[str]) -> str | None:
     facts = [facts_of(name) for name in instance_types]
     kinds = {f.gpu_erdma for f in facts}
     if len(kinds) > 1:
-        gpu = ", ".join(f.name for f in facts if f.gpu_erdma)
+        gpu = ", ".join([f.name for f in facts if f.gpu_erdma][:4])
         raise CatalogueError(
             f"a pool mixes GPU eRDMA types ({gpu}) with CPU ones: GPU eRDMA instances cannot talk eRDMA to "
             "enterprise (CPU) instances; put them in pools of their own."

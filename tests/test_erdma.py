@@ -77,6 +77,9 @@ def test_gpu_types_need_ofed_and_do_not_mix_with_cpu_types() -> None:
     assert required_driver(["ecs.g8i.4xlarge"]) is None
     with pytest.raises(CatalogueError, match="GPU eRDMA instances cannot talk eRDMA"):
         required_driver(["ecs.g8i.4xlarge", "ecs.gn8is.2xlarge"])
+    with pytest.raises(CatalogueError) as error:
+        required_driver(["ecs.g8i.4xlarge"] + ["ecs.gn8is.2xlarge"] * 5000)
+    assert len(str(error.value)) < 400
 
 
 def test_scc_is_recognised_as_unsupported_by_ack() -> None:
