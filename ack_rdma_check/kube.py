@@ -27,6 +27,7 @@ from kubernetes.client import (
     V1Namespace,
     V1NetworkPolicy,
     V1Pod,
+    V1ServiceAccount,
     VersionApi,
 )
 from kubernetes.config.kube_config import new_client_from_config, new_client_from_config_dict
@@ -149,6 +150,11 @@ class KubeCluster:
                 read=lambda name, _: core.read_namespace(name),
                 create=lambda _, m: core.create_namespace(_model(V1Namespace, m)),
                 delete=lambda name, _: core.delete_namespace(name),
+            ),
+            "ServiceAccount": _Kind(
+                read=core.read_namespaced_service_account,
+                create=lambda ns, m: core.create_namespaced_service_account(ns, _model(V1ServiceAccount, m)),
+                delete=core.delete_namespaced_service_account,
             ),
             "NetworkPolicy": _Kind(
                 read=networking.read_namespaced_network_policy,
@@ -353,7 +359,7 @@ def exit_status(status_json: str) -> tuple[int, str]:
     return _EXIT_NOT_STARTED, f"{status.get('message', status_json)}\n"
 
 
-Model = TypeVar("Model", V1Namespace, V1NetworkPolicy, V1Pod)
+Model = TypeVar("Model", V1Namespace, V1NetworkPolicy, V1Pod, V1ServiceAccount)
 
 
 @dataclass(frozen=True)

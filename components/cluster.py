@@ -41,18 +41,20 @@ class AckClusterArgs:
     """ACK edition: ``ack.pro.small`` or ``ack.standard``."""
     kubernetes_version: str | None = None
     """Kubernetes version; ``None`` takes the newest ACK offers when the cluster is created."""
+    network_plugin: str = defaults.NETWORK_PLUGIN
+    """``flannel`` (pods from ``pod_cidr``) or ``terway`` (pods from the pod vSwitches, NetworkPolicy on)."""
     pod_cidr: str = defaults.POD_CIDR
-    """Flannel pod range, outside the VPC and the service range."""
+    """Flannel pod range, outside the VPC and the service range (unused with Terway)."""
     service_cidr: str = defaults.SERVICE_CIDR
     """Service range, outside the VPC and the pod range."""
     new_nat_gateway: bool = defaults.NEW_NAT_GATEWAY
     """Create a NAT gateway so nodes reach image registries."""
-    api_server_internet: bool = defaults.API_SERVER_INTERNET
-    """Expose the API server on an internet-facing SLB."""
+    api_server_internet: bool = False
+    """Give the API server a public endpoint (create-only; its listener ACL is ``ApiServerAccess``)."""
     deletion_protection: bool = defaults.DELETION_PROTECTION
     """Refuse deletion through the API (and through Pulumi: the resource is protected)."""
-    addons: tuple[AddonSpec, ...] = tuple(AddonSpec(name) for name in defaults.ADDON_NAMES)
-    """Addons installed at creation."""
+    addons: tuple[AddonSpec, ...] = ()
+    """Further addons installed at creation, besides the network plugin's."""
     kubeconfig_duration_minutes: int = defaults.KUBECONFIG_DURATION_MINUTES
     """Lifetime of the kubeconfig certificate minted on each ``up`` (never during a preview)."""
     proxy_mode: str = defaults.KUBE_PROXY_MODE
@@ -60,8 +62,20 @@ class AckClusterArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the cluster."""
 
+    @property
+    def create_time_addons(self) -> tuple[AddonSpec, ...]:
+        """Every addon ACK installs at creation: the network plugin's, then the further ones."""
+        return (network_plugin_addon(self.network_plugin), *self.addons)
+
 
 _VERSION_NUMBERS = re.compile(r"\d+")
+
+
+def network_plugin_addon(network_plugin: str) -> AddonSpec:
+    """The CNI add-on ACK installs at creation for ``network_plugin``."""
+    if network_plugin == defaults.TERWAY:
+        return AddonSpec("terway-eniip", defaults.TERWAY_ADDON_CONFIG)
+    return AddonSpec(defaults.FLANNEL)
 
 
 def version_numbers(version: str) -> list[int]:
@@ -91,10 +105,23 @@ def newest_version(versions: Sequence[str]) -> str:
     return max(versions, key=version_numbers)
 
 
+def private_endpoint_warning() -> str:
+    return (
+        "The API server gets no public endpoint (ack-rdma:apiServerIngressCidrs is empty): `pulumi up` "
+        "reaches it only from inside the cluster's VPC or a network joined to it (VPN gateway, CEN, "
+        "Express Connect). From anywhere else the cluster and node pools are created, but the Kubernetes "
+        "objects fail when their API calls time out. To deploy from outside, list the egress CIDRs of every "
+        "machine that runs `pulumi up` (the deploy workflow's runner included) in "
+        "ack-rdma:apiServerIngressCidrs before the cluster is created: ACK takes the public endpoint only at "
+        "creation (later, only by binding an EIP in the console)."
+    )
+
+
 class AckCluster(pulumi.ComponentResource):
     """Managed ACK cluster with no workers of its own, plus a kubeconfig-backed Kubernetes provider."""
 
     cluster_id: pulumi.Output[str]
+    api_server_load_balancer_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     kubeconfig_expiration: pulumi.Output[str]
     provider: k8s.Provider
@@ -106,10 +133,15 @@ class AckCluster(pulumi.ComponentResource):
         *,
         vswitch_ids: Sequence[pulumi.Input[str]],
         security_group_id: pulumi.Input[str],
+        pod_vswitch_ids: Sequence[pulumi.Input[str]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``pod_vswitch_ids``: Terway's pod vSwitches (none with Flannel)."""
         super().__init__("ack-rdma:cluster:AckCluster", name, None, opts)
+        terway = args.network_plugin == defaults.TERWAY
         options = child_options(self, defaults.CLUSTER_TIMEOUTS)
+        if not args.api_server_internet:
+            pulumi.log.warn(private_endpoint_warning(), resource=self)
         if args.kubernetes_version is not None:
             version: pulumi.Input[str] = check_proxy_mode(args.proxy_mode, args.kubernetes_version)
         else:
@@ -137,19 +169,21 @@ class AckCluster(pulumi.ComponentResource):
             # Our own group: is_enterprise_security_group (which kind of group ACK should create) conflicts
             # with security_group_id in the provider's schema, even when false.
             security_group_id=security_group_id,
-            pod_cidr=args.pod_cidr,
+            pod_cidr=None if terway else args.pod_cidr,
+            pod_vswitch_ids=list(pod_vswitch_ids) if terway else None,
             service_cidr=args.service_cidr,
             proxy_mode=args.proxy_mode,
             new_nat_gateway=args.new_nat_gateway,
             slb_internet_enabled=args.api_server_internet,
             deletion_protection=args.deletion_protection,
-            addons=[addon.as_input() for addon in args.addons],
+            addons=[addon.as_input() for addon in args.create_time_addons],
             tags=dict(args.tags),
             opts=pulumi.ResourceOptions.merge(
                 options, pulumi.ResourceOptions(protect=args.deletion_protection)
             ),
         )
         self.cluster_id = cluster.id
+        self.api_server_load_balancer_id = cluster.slb_id
         if pulumi.runtime.is_dry_run():
             # Each call mints a certificate that stays valid for its whole lifetime: minted in every preview
             # (pull requests included) they would pile up. A preview shows the kubeconfig as known after

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from components import defaults
+from components.api_server_access import ApiServerAccessArgs
 from components.cluster import AckClusterArgs, AddonSpec
 from components.config_keys import KEYS_BY_NAME, ConfigType
 from components.config_schema import (
@@ -46,6 +47,8 @@ from components.k8s_resources import PullSecretSource
 from components.network import NetworkArgs
 from components.node_pool import NodeLogin, RdmaNodePoolArgs, SystemNodePoolArgs, zone_needs
 from components.plugin_config import validate_plugin_config
+from components.pod_network import PodVswitchesArgs
+from components.registry_access import RegistryAccessArgs, vpc_registry_host
 from components.security import ClusterSecurityGroupArgs
 
 # Namespaces of the providers and the engine: their keys are theirs to check.
@@ -89,6 +92,13 @@ class StackConfig:
     network: NetworkArgs
     security: ClusterSecurityGroupArgs
     cluster: AckClusterArgs
+    pod_vswitches: PodVswitchesArgs | None
+    """Terway's pod vSwitches; ``None`` with Flannel."""
+    api_server: ApiServerAccessArgs | None
+    """The API server's listener whitelist; ``None`` when no CIDR is listed (no public endpoint)."""
+    registry_access: RegistryAccessArgs | None
+    """VPC link, push endpoint and credential helper of an ACR Enterprise Edition instance the program
+    pushes to; ``None`` otherwise."""
     node_pools: tuple[RdmaNodePoolArgs, ...]
     system_pool: SystemNodePoolArgs
     erdma: ErdmaControllerArgs
@@ -338,20 +348,44 @@ def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given
         tags=tags,
     )
     bought = [name for pool in node_pools if not pool.existing_instances for name in pool.instance_types]
+    terway = model.network_plugin == defaults.TERWAY
+    pod_cidrs = tuple(model.pod_vswitch_cidrs) if terway else (model.pod_cidr,)
     security = ClusterSecurityGroupArgs(
         name_prefix=prefix,
+        vpc_cidr=model.vpc_cidr,
+        pod_cidrs=pod_cidrs,
         ssh_cidrs=tuple(model.ssh_ingress_cidrs),
-        api_server_cidrs=tuple(model.api_server_ingress_cidrs),
         tags=tags,
+    )
+    api_server_cidrs = tuple(model.api_server_ingress_cidrs)
+    api_server = (
+        ApiServerAccessArgs(
+            name_prefix=prefix,
+            region=region,
+            allowed_cidrs=api_server_cidrs,
+            vpc_cidr=model.vpc_cidr,
+            pod_cidrs=pod_cidrs,
+            tags=tags,
+        )
+        if api_server_cidrs
+        else None
+    )
+    pod_vswitches = (
+        PodVswitchesArgs(name_prefix=prefix, cidrs=tuple(model.pod_vswitch_cidrs), tags=tags)
+        if terway
+        else None
     )
     cluster = AckClusterArgs(
         name_prefix=prefix,
         cluster_spec=model.cluster_spec,
         kubernetes_version=model.kubernetes_version or None,
+        network_plugin=model.network_plugin,
         pod_cidr=model.pod_cidr,
         service_cidr=model.service_cidr,
         new_nat_gateway=model.new_nat_gateway,
-        api_server_internet=model.api_server_internet,
+        # The API server gets a public endpoint only when someone outside the VPC is listed.
+        api_server_internet=bool(api_server_cidrs),
+        proxy_mode=model.kube_proxy_mode,
         deletion_protection=model.deletion_protection,
         addons=tuple(
             AddonSpec(
@@ -395,7 +429,18 @@ def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given
         host_network=model.test_pod_host_network,
         tolerations=tolerations,
         image_pull_secrets=pull_secrets,
+        network_policy=terway,
     )
+    registry_access = None
+    if images is not None and images.pull_host is not None:
+        registry_access = RegistryAccessArgs(
+            instance_id=model.registry_instance_id,
+            region=region,
+            pull_host=images.pull_host,
+            push_cidrs=tuple(model.registry_push_cidrs),
+            pull_namespaces=(defaults.PLUGIN_NAMESPACE, test_pods.namespace),
+            pull_service_accounts=(device_plugin.spec.name, test_pods.service_account),
+        )
     return StackConfig(
         stack=stack,
         region=region,
@@ -404,6 +449,9 @@ def _build(model: StackConfigModel, stack: str, region: str, *, test_image_given
         network=network,
         security=security,
         cluster=cluster,
+        pod_vswitches=pod_vswitches,
+        api_server=api_server,
+        registry_access=registry_access,
         node_pools=node_pools,
         system_pool=system_pool,
         erdma=ErdmaControllerArgs(
@@ -439,6 +487,8 @@ def _images(
         version=model.image_version,
         revision=model.image_revision or None,
         source=model.image_source or None,
+        # Enterprise Edition: the nodes pull through the instance's VPC endpoint (RegistryAccess links it).
+        pull_host=None if personal else vpc_registry_host(model.registry_host),
     )
     pull_secret = None
     if personal and model.registry_username and password is not None:

@@ -26,6 +26,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from components import defaults
+from components.cluster import version_numbers
 from components.erdma import DRIVER_MODES, cluster_addon_problems
 from components.images import ENTERPRISE, PERSONAL, REGISTRY_EDITIONS
 from components.instance_catalogue import (
@@ -36,6 +37,7 @@ from components.instance_catalogue import (
 )
 from components.node_pool import TAINT_EFFECTS, Taint
 from components.plugin_config import ConfigError, validate_plugin_config
+from components.registry_access import CREDENTIAL_HELPER_ADDON, vpc_registry_host
 
 PROJECT = "ack-rdma"
 CLUSTER_SPECS = ("ack.pro.small", "ack.standard")
@@ -374,7 +376,10 @@ class StackConfigModel(_Strict):
         [], "CIDRs allowed to SSH (tcp/22) into the nodes. Empty: none; 0.0.0.0/0 only if you list it."
     )
     api_server_ingress_cidrs: IngressCidrs = key(
-        [], "CIDRs allowed to reach tcp/6443 on members of the cluster security group. Empty: none."
+        [],
+        "CIDRs outside the VPC allowed to reach the API server (whitelisted on its CLB's 6443 listener). "
+        "Empty: the API server gets no public endpoint, and `pulumi up` must run inside the VPC. Chosen at "
+        "cluster creation.",
     )
     cluster_spec: str = key(defaults.CLUSTER_SPEC, "ACK edition: ack.pro.small or ack.standard.")
     kubernetes_version: str = key(
@@ -382,27 +387,40 @@ class StackConfigModel(_Strict):
         "Kubernetes version of the cluster, e.g. 1.33.3-aliyun.1. Empty: the newest ACK offers at creation "
         "(later releases do not upgrade the cluster; set this key to upgrade).",
     )
+    kube_proxy_mode: str = key(
+        defaults.KUBE_PROXY_MODE,
+        "kube-proxy mode, iptables or ipvs (ACK deprecates ipvs from Kubernetes 1.35). Chosen at cluster "
+        "creation: a change replaces the cluster.",
+    )
+    network_plugin: str = key(
+        defaults.NETWORK_PLUGIN,
+        "CNI of the cluster, chosen at creation: flannel (pods from podCidr) or terway (shared ENI, pods "
+        "from podVswitchCidrs; the only one with which ACK enforces NetworkPolicy, so only then the test "
+        "pods get one).",
+    )
     pod_cidr: Cidr = key(defaults.POD_CIDR, "Flannel pod range; outside the VPC and serviceCidr.")
     service_cidr: Cidr = key(defaults.SERVICE_CIDR, "Service range; outside the VPC and podCidr.")
     new_nat_gateway: bool = key(defaults.NEW_NAT_GATEWAY, "Create a NAT gateway for outbound traffic.")
-    api_server_internet: bool = key(
-        defaults.API_SERVER_INTERNET,
-        "Expose the API server on an internet-facing SLB (the program deploys Kubernetes objects "
-        "through it).",
-    )
     deletion_protection: bool = key(
         defaults.DELETION_PROTECTION, "Protect the cluster from deletion (ACK API and Pulumi protect)."
     )
+    pod_vswitch_cidrs: IngressCidrs = key(
+        [],
+        "Terway only: ranges inside vpcCidr, apart from vswitchCidr, for the pod vSwitches (pods take "
+        "their addresses from them).",
+    )
     addons: list[AddonEntry] = key(
-        [AddonEntry(name=name) for name in defaults.ADDON_NAMES],
-        "ACK addons installed at creation: objects {name, config (string or object), version, disabled}. "
-        "ACK ignores later changes to this list. For ACR Enterprise Edition pulls, add "
-        "managed-aliyun-acr-credential-helper and configure it for the instance. ack-erdma-controller is "
-        "not listed here: the program installs it (erdmaDriver, erdmaAllocateAllDevices).",
+        [],
+        "Further ACK addons installed at creation: objects {name, config (string or object), version, "
+        "disabled}. ACK ignores later changes to this list. The network plugin's addon comes from "
+        "networkPlugin, and for registryEdition enterprise the program configures "
+        "managed-aliyun-acr-credential-helper itself. ack-erdma-controller is not listed here either: the "
+        "program installs it (erdmaDriver, erdmaAllocateAllDevices).",
     )
     kubeconfig_duration_minutes: int = key(
         defaults.KUBECONFIG_DURATION_MINUTES,
-        "Lifetime of the kubeconfig certificate minted on each run (15-4320 minutes).",
+        "Lifetime of the kubeconfig certificate minted on each `pulumi up` (never in a preview; 15-4320 "
+        "minutes).",
     )
     node_pool_name: PoolName = key(defaults.NODE_POOL_NAME, "Name of the RDMA node pool (single-pool form).")
     instance_types: InstanceTypes = key(
@@ -513,6 +531,11 @@ class StackConfigModel(_Strict):
         "enterprise; personal defaults to registry.<region>.aliyuncs.com.",
         validate_default=True,
     )
+    registry_push_cidrs: IngressCidrs = key(
+        [],
+        "Enterprise Edition: CIDRs allowed to push over the instance's internet endpoint (the machines that "
+        "run `pulumi up`, the deploy workflow's runner included). Empty: the endpoint is left as it is.",
+    )
     registry_namespace: str = key(defaults.REGISTRY_NAMESPACE, "ACR namespace created for the images.")
     registry_username: str = key("", "ACR Personal Edition login; needed for personal.")
     registry_password: SecretText | None = key(
@@ -574,6 +597,70 @@ class StackConfigModel(_Strict):
                 "1.33.3-aliyun.1, or leave it empty for the newest ACK offers."
             )
         return version
+
+    @field_validator("kube_proxy_mode")
+    @classmethod
+    def _kube_proxy_mode(cls, mode: str, info: ValidationInfo) -> str:
+        if mode not in defaults.KUBE_PROXY_MODES:
+            raise problem(
+                f"{shown(mode)} is not a kube-proxy mode; use one of {list(defaults.KUBE_PROXY_MODES)}."
+            )
+        version = info.data.get("kubernetes_version")
+        if mode == "ipvs" and version and version_numbers(version)[:2] >= list(defaults.IPVS_DEPRECATED_FROM):
+            raise problem(
+                f"ipvs is deprecated by ACK from Kubernetes 1.35 and ack-rdma:kubernetesVersion is "
+                f"{version}; use iptables."
+            )
+        return mode
+
+    @field_validator("network_plugin")
+    @classmethod
+    def _network_plugin(cls, plugin: str) -> str:
+        if plugin not in defaults.NETWORK_PLUGINS:
+            raise problem(
+                f"{shown(plugin)} is not a network plugin; use one of {list(defaults.NETWORK_PLUGINS)}."
+            )
+        return plugin
+
+    @field_validator("pod_vswitch_cidrs")
+    @classmethod
+    def _pod_vswitches(cls, cidrs: list[str], info: ValidationInfo) -> list[str]:
+        plugin = info.data.get("network_plugin")
+        if plugin == defaults.FLANNEL and cidrs:
+            raise problem("is for networkPlugin terway only; with flannel pods take podCidr, so drop it.")
+        if plugin == defaults.TERWAY and not cidrs:
+            raise problem(
+                "is required for networkPlugin terway; give at least one range inside vpcCidr, e.g. "
+                "192.168.16.0/20."
+            )
+        vpc, vswitch = info.data.get("vpc_cidr"), info.data.get("vswitch_cidr")
+        networks: list[ipaddress.IPv4Network] = []
+        for index, cidr in enumerate(cidrs):
+            network = ipaddress.IPv4Network(cidr)
+            where = f"{{key}}[{index}]"
+            if vpc is not None and not network.subnet_of(ipaddress.IPv4Network(vpc)):
+                raise problem(f"{cidr} lies outside the VPC ({vpc}); pick a range inside vpcCidr.", key=where)
+            taken = [str(other) for other in networks]
+            if vswitch is not None:
+                taken.append(vswitch)
+            if any(network.overlaps(ipaddress.IPv4Network(other)) for other in taken):
+                raise problem(
+                    f"{cidr} overlaps vswitchCidr or another pod vSwitch; pick a disjoint range.", key=where
+                )
+            networks.append(network)
+        return cidrs
+
+    @field_validator("addons")
+    @classmethod
+    def _addons(cls, addons: list[AddonEntry]) -> list[AddonEntry]:
+        for index, addon in enumerate(addons):
+            if addon.name in _PROGRAM_ADDONS:
+                raise problem(
+                    f"{addon.name!r} is installed by the program ({_PROGRAM_ADDONS[addon.name]}); drop it "
+                    "from the list.",
+                    key=f"{{key}}[{index}].name",
+                )
+        return addons
 
     @field_validator("kubeconfig_duration_minutes")
     @classmethod
@@ -810,6 +897,12 @@ class StackConfigModel(_Strict):
                 "is required for registryEdition enterprise; give the instance's domain, e.g. "
                 "myreg-registry.cn-shanghai.cr.aliyuncs.com."
             )
+        if _builds_for(info, ENTERPRISE) and vpc_registry_host(host) is None:
+            raise problem(
+                f"{shown(host)} is not an Enterprise Edition instance's public host; give it as "
+                "<instance>-registry.<region>.cr.aliyuncs.com (the nodes pull from its VPC twin, "
+                "<instance>-registry-vpc.<region>.cr.aliyuncs.com)."
+            )
         if host and not _REGISTRY_HOST.match(host):
             raise problem(f"{shown(host)} is not a registry host name; give a host such as the above.")
         return host
@@ -846,6 +939,14 @@ class StackConfigModel(_Strict):
                 "set it to an image with perftest."
             )
         return image
+
+
+# Addons the program installs itself, and why: not for the addons key.
+_PROGRAM_ADDONS = {
+    "flannel": "from networkPlugin",
+    "terway-eniip": "from networkPlugin",
+    CREDENTIAL_HELPER_ADDON: "configured for the ACR instance when registryEdition is enterprise",
+}
 
 
 def _builds_for(info: ValidationInfo, edition: str) -> bool:

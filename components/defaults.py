@@ -17,11 +17,16 @@ SERVICE_CIDR: Final = "172.21.0.0/20"
 
 CLUSTER_SPEC: Final = "ack.pro.small"
 NEW_NAT_GATEWAY: Final = True
-# The program itself talks to the API server, so it must be reachable from where `pulumi up` runs.
-API_SERVER_INTERNET: Final = True
 DELETION_PROTECTION: Final = False
-# Flannel matches POD_CIDR; Terway would take pod vSwitches instead.
-ADDON_NAMES: Final = ("flannel",)
+# The CNI, installed at creation (ACK cannot switch it later). Flannel routes pods over VPC routes from
+# POD_CIDR; Terway gives pods addresses from pod vSwitches and, in shared-ENI mode, is the only CNI with
+# which ACK enforces NetworkPolicy (ACK doc "Use network policies": "Not supported" with Flannel).
+FLANNEL: Final = "flannel"
+TERWAY: Final = "terway"
+NETWORK_PLUGINS: Final = (FLANNEL, TERWAY)
+NETWORK_PLUGIN: Final = FLANNEL
+# Terway shared ENI (no IPVlan) with NetworkPolicy on, as ACK's Terraform guide configures the add-on.
+TERWAY_ADDON_CONFIG: Final = '{"IPVlan":"false","NetworkPolicy":"true"}'
 # A kubeconfig minted by each run; long enough for a working day of `refresh`/`destroy` without
 # `--run-program`, short enough that a leaked state file stops granting access soon.
 KUBECONFIG_DURATION_MINUTES: Final = 1440

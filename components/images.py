@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,9 +117,17 @@ class PluginImagesArgs:
     """OCI source label (the repository's URL). ``None``: no label."""
     plugin_repository: str = defaults.PLUGIN_REPOSITORY
     tools_repository: str = defaults.TOOLS_REPOSITORY
+    pull_host: str | None = None
+    """Host the nodes pull from when not ``host``: an Enterprise Edition instance's VPC endpoint."""
 
     def tag(self, repository: str) -> str:
         return image_tag(self.host, self.namespace, repository, self.version)
+
+    def pull_ref(self, pushed_ref: str) -> str:
+        """``pushed_ref`` (tag or tag@digest under ``host``) as the nodes pull it."""
+        if self.pull_host is None or not pushed_ref.startswith(f"{self.host}/"):
+            return pushed_ref
+        return f"{self.pull_host}/{pushed_ref.removeprefix(f'{self.host}/')}"
 
 
 def enterprise_credentials(
@@ -137,11 +146,21 @@ class PluginImages(pulumi.ComponentResource):
     """ACR namespace and repositories, then both Dockerfile targets built and pushed (never in preview)."""
 
     plugin_ref: pulumi.Output[str]
+    """The plugin image as the nodes pull it, pinned by digest once pushed."""
     tools_ref: pulumi.Output[str]
     credentials: RegistryCredentials
 
-    def __init__(self, name: str, args: PluginImagesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: PluginImagesArgs,
+        *,
+        push_access: Sequence[pulumi.Resource] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        """``push_access``: what must exist before a push reaches the registry (its internet endpoint)."""
         super().__init__("ack-rdma:images:PluginImages", name, None, opts)
+        self.push_access = list(push_access)
         options = child_options(self, defaults.NETWORK_TIMEOUTS)
         repositories: list[pulumi.Resource] = []
         if args.edition == ENTERPRISE:
@@ -244,6 +263,8 @@ class PluginImages(pulumi.ComponentResource):
                     address=args.host, username=self.credentials.username, password=self.credentials.password
                 )
             ],
-            opts=child_options(self, defaults.IMAGE_BUILD_TIMEOUTS, depends_on=repositories),
+            opts=child_options(
+                self, defaults.IMAGE_BUILD_TIMEOUTS, depends_on=[*repositories, *self.push_access]
+            ),
         )
-        return image.ref
+        return image.ref.apply(args.pull_ref)

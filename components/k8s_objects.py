@@ -21,6 +21,7 @@ RDMA_NODE_LABEL_KEY = "aliyun.accelerator/rdma"
 RDMA_NODE_LABEL_VALUE = "true"
 DEFAULT_RESOURCE_NAME = defaults.PLUGIN_RESOURCE_NAME
 TEST_POD_APP_LABEL = "rdma-test"
+TEST_POD_SERVICE_ACCOUNT = "rdma-test"
 TEST_PAIR_LABEL_KEY = "ack-rdma/test-pair"
 HOSTNAME_TOPOLOGY_KEY = "kubernetes.io/hostname"
 PLUGIN_APP_LABEL = "rdma-device-plugin"
@@ -104,6 +105,11 @@ class TestPodSpec:
     """Number of pods; each lands on a different node."""
     image_pull_secrets: tuple[str, ...] = ()
     """Secrets to pull ``image`` with (ACR Personal Edition)."""
+    service_account: str = TEST_POD_SERVICE_ACCOUNT
+    """The pods' own service account (no API token): the one ACR's credential helper gives a pull secret."""
+    network_policy: bool = False
+    """Admit a test pod's traffic from its pair only. Only where ACK enforces NetworkPolicy (Terway in
+    shared-ENI mode); with Flannel ACK does not, and a policy would be a claim rather than a control."""
 
 
 def pod_names(spec: TestPodSpec) -> list[str]:
@@ -116,6 +122,20 @@ def build_test_namespace(spec: TestPodSpec) -> dict[str, Any]:
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {"name": spec.namespace, "labels": dict(PART_OF_LABEL)},
+    }
+
+
+def build_test_service_account(spec: TestPodSpec) -> dict[str, Any]:
+    """The test pods' service account: it carries the registry pull secret, the pods get no API token."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": spec.service_account,
+            "namespace": spec.namespace,
+            "labels": dict(PART_OF_LABEL),
+        },
+        "automountServiceAccountToken": False,
     }
 
 
@@ -152,6 +172,11 @@ def _test_pod_skips(spec: TestPodSpec, image_skips: Mapping[str, str]) -> dict[s
         "CKV_K8S_40": root,
         "CKV_K8S_25": "IPC_LOCK is the only capability added (pinning pages for RDMA memory registration)",
     }
+    if not spec.network_policy:
+        reasons["CKV2_K8S_6"] = (
+            "ACK enforces NetworkPolicy only with Terway in shared-ENI mode; on this Flannel cluster a "
+            "policy would restrict nothing"
+        )
     if spec.host_network:
         reasons["CKV_K8S_19"] = (
             "RDMA_CM addresses the peer by an IP on an RDMA netdev; the VPC pod IP is on none, the node's "
@@ -184,6 +209,7 @@ def build_test_pods(spec: TestPodSpec) -> list[dict[str, Any]]:
             },
             # `sleep` as PID 1 ignores SIGTERM: without a short grace period every delete waits 30 s.
             "terminationGracePeriodSeconds": 2,
+            "serviceAccountName": spec.service_account,
             "automountServiceAccountToken": False,
             "securityContext": _pod_security_context(),
             "containers": [
@@ -229,8 +255,10 @@ def build_test_pods(spec: TestPodSpec) -> list[dict[str, Any]]:
 
 
 def build_test_objects(spec: TestPodSpec) -> list[dict[str, Any]]:
-    """Namespace, NetworkPolicy and pods, in the order ``kubectl apply -f -`` needs them."""
-    return [build_test_namespace(spec), build_test_network_policy(spec), *build_test_pods(spec)]
+    """Namespace, service account, NetworkPolicy (where enforced) and pods, in the order
+    ``kubectl apply -f -`` needs them."""
+    policy = [build_test_network_policy(spec)] if spec.network_policy else []
+    return [build_test_namespace(spec), build_test_service_account(spec), *policy, *build_test_pods(spec)]
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,6 @@ from components import defaults
 from components.resource_options import child_options
 
 SSH_PORT = 22
-API_SERVER_PORT = 6443
 ANYWHERE = "0.0.0.0/0"
 
 
@@ -36,8 +35,6 @@ class ClusterSecurityGroupArgs:
     """Where pod traffic comes from: Flannel's pod CIDR, or the pod vSwitches' ranges with Terway."""
     ssh_cidrs: tuple[str, ...] = ()
     """CIDRs allowed to SSH (tcp/22) into the nodes."""
-    api_server_cidrs: tuple[str, ...] = ()
-    """CIDRs allowed to reach the API server port (tcp/6443) on members of the group."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags on the group."""
 
@@ -76,16 +73,11 @@ def rule_specs(args: ClusterSecurityGroupArgs) -> list[RuleSpec]:
         RuleSpec(f"pods-{index}", "ingress", "all", "-1/-1", f"all traffic from pods {cidr}", cidr_ip=cidr)
         for index, cidr in enumerate(args.pod_cidrs)
     )
-    for port, label, cidrs in (
-        (SSH_PORT, "ssh", args.ssh_cidrs),
-        (API_SERVER_PORT, "apiserver", args.api_server_cidrs),
-    ):
-        rules.extend(
-            RuleSpec(
-                f"{label}-{index}", "ingress", "tcp", f"{port}/{port}", f"{label} from {cidr}", cidr_ip=cidr
-            )
-            for index, cidr in enumerate(cidrs)
-        )
+    # The API server is not on any member: its CLB listener's ACL guards it (ApiServerAccess).
+    rules.extend(
+        RuleSpec(f"ssh-{index}", "ingress", "tcp", f"{SSH_PORT}/{SSH_PORT}", f"ssh from {cidr}", cidr_ip=cidr)
+        for index, cidr in enumerate(args.ssh_cidrs)
+    )
     return rules
 
 

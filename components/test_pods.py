@@ -17,6 +17,7 @@ from components.k8s_objects import (
     build_test_network_policy,
     build_test_objects,
     build_test_pods,
+    build_test_service_account,
     manifests_yaml,
     pod_names,
 )
@@ -46,7 +47,7 @@ def pods_with_image(
 
 
 def pod_manifest_yaml(spec: TestPodSpec, image: pulumi.Input[str] | None = None) -> pulumi.Output[str]:
-    """Namespace, NetworkPolicy and pods (``image`` in place of ``spec.image`` when given) as YAML, for
+    """The test objects (``image`` in place of ``spec.image`` when given) as YAML, for
     ``pulumi stack output testPodManifest | kubectl apply -f -``."""
     ref = pulumi.Output.from_input(image if image is not None else spec.image)
     return ref.apply(lambda value: manifests_yaml(build_test_objects(replace(spec, image=value))))
@@ -57,7 +58,8 @@ def _nth(index: int) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
 
 
 class RdmaTestNamespace(pulumi.ComponentResource):
-    """The test pods' namespace, with the NetworkPolicy that admits a test pod's traffic from its pair only.
+    """The test pods' namespace and service account, with the NetworkPolicy that admits a test pod's traffic
+    from its pair only where ACK enforces it (Terway).
 
     Declared whether the stack runs the test pods or not: pods applied from the ``testPodManifest`` output or
     created by ``ack-rdma-check --create``, and the registry pull secret they use, live in it.
@@ -83,14 +85,24 @@ class RdmaTestNamespace(pulumi.ComponentResource):
             provider=provider,
         )
         declare_object(
-            f"{name}-network-policy",
-            build_test_network_policy(spec),
-            api_version="networking.k8s.io/v1",
-            kind="NetworkPolicy",
+            f"{name}-service-account",
+            build_test_service_account(spec),
+            api_version="v1",
+            kind="ServiceAccount",
             parent=self,
             provider=provider,
             depends_on=(namespace,),
         )
+        if spec.network_policy:
+            declare_object(
+                f"{name}-network-policy",
+                build_test_network_policy(spec),
+                api_version="networking.k8s.io/v1",
+                kind="NetworkPolicy",
+                parent=self,
+                provider=provider,
+                depends_on=(namespace,),
+            )
         self.namespace = spec.namespace
         self.register_outputs({"namespace": self.namespace})
 

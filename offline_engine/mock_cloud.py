@@ -23,6 +23,8 @@ from offline_engine.addon_config import check_addon_config
 from offline_engine.provider_constraints import check_invoke, check_resource
 
 ENTERPRISE_TEMP_USER = "cr_temp_user"
+# components.listener_acl.ListenerAcl, a dynamic resource: its type carries the module and name it declares.
+LISTENER_ACL_TYPE = "pulumi-python:dynamic/slb:ListenerAcl"
 
 
 def _digest(*parts: str) -> str:
@@ -58,8 +60,13 @@ class MockCloud(pulumi.runtime.Mocks):
             "alicloud:cs/registryEnterpriseRepo:RegistryEnterpriseRepo": self._ee_repo,
             "alicloud:cr/namespace:Namespace": self._personal_namespace,
             "alicloud:cr/repo:Repo": self._personal_repo,
+            "alicloud:cr/vpcEndpointLinkedVpc:VpcEndpointLinkedVpc": self._vpc_endpoint_link,
+            "alicloud:cr/internetEndpoint:InternetEndpoint": self._internet_endpoint,
             "docker-build:index:Image": self._image,
             "pulumi:providers:kubernetes": self._kubernetes_provider,
+            "alicloud:slb/acl:Acl": self._slb_acl,
+            "alicloud:slb/aclEntryAttachment:AclEntryAttachment": self._slb_acl_entry,
+            LISTENER_ACL_TYPE: self._listener_acl,
         }
         self._invokes: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "alicloud:index/getZones:getZones": self._zones,
@@ -123,6 +130,17 @@ class MockCloud(pulumi.runtime.Mocks):
             )
         )
         return rule_id, {**args.inputs, "securityGroupRuleId": _cloud_id("sgr", rule_id, length=20)}
+
+    def _slb_acl(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return _cloud_id("acl", args.typ, args.name, length=20), {**args.inputs, "ipVersion": "ipv4"}
+
+    def _slb_acl_entry(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        # The provider's id: <acl_id>:<entry>.
+        return f"{args.inputs['aclId']}:{args.inputs['entry']}", dict(args.inputs)
+
+    def _listener_acl(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outs = {key: value for key, value in args.inputs.items() if key != "__provider"}
+        return f"{args.inputs['load_balancer_id']}:{args.inputs['listener_port']}", outs
 
     def _deployment_set(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return _cloud_id("ds", args.typ, args.name, length=20), {**args.inputs, "domain": "Default"}
@@ -188,6 +206,17 @@ class MockCloud(pulumi.runtime.Mocks):
             **inputs,
             "repoId": _cloud_id("crr", inputs["instanceId"], inputs["name"], length=16),
         }
+
+    def _vpc_endpoint_link(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        # The provider's id: <instance_id>:<vpc_id>:<module_name>.
+        inputs = args.inputs
+        return f"{inputs['instanceId']}:{inputs['vpcId']}:{inputs['moduleName']}", {
+            **inputs,
+            "status": "RUNNING",
+        }
+
+    def _internet_endpoint(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        return str(args.inputs["instanceId"]), {**args.inputs, "status": "RUNNING"}
 
     def _personal_namespace(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         return str(args.inputs["name"]), dict(args.inputs)

@@ -94,17 +94,36 @@ def test_checkov_skips_are_numbered_and_refuse_what_checkov_would_misread() -> N
 
 
 def test_test_objects_come_namespace_first_and_the_policy_selects_the_pair() -> None:
-    namespace, policy, *pods = build_test_objects(
-        TestPodSpec(image=DIGEST, namespace="rdma", name_prefix="t")
+    namespace, account, policy, *pods = build_test_objects(
+        TestPodSpec(image=DIGEST, namespace="rdma", name_prefix="t", network_policy=True)
     )
     assert (namespace["kind"], namespace["metadata"]["name"]) == ("Namespace", "rdma")
+    assert (account["kind"], account["metadata"]["namespace"]) == ("ServiceAccount", "rdma")
+    assert account["automountServiceAccountToken"] is False
     assert (policy["kind"], policy["metadata"]["namespace"]) == ("NetworkPolicy", "rdma")
     assert [pod["metadata"]["namespace"] for pod in pods] == ["rdma", "rdma"]
+    assert {pod["spec"]["serviceAccountName"] for pod in pods} == {account["metadata"]["name"]}
     selector = policy["spec"]["podSelector"]["matchLabels"]
     assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
     assert all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
     other_pair = build_test_pods(TestPodSpec(image=DIGEST, namespace="rdma", name_prefix="u"))
     assert not any(selector.items() <= pod["metadata"]["labels"].items() for pod in other_pair)
+
+
+def test_no_network_policy_where_ack_does_not_enforce_one() -> None:
+    """The default (Flannel): no policy, and the pods say why to checkov instead of pretending."""
+    namespace, account, *pods = build_test_objects(TestPodSpec(image=DIGEST))
+    assert [obj["kind"] for obj in (namespace, account, *pods)] == [
+        "Namespace",
+        "ServiceAccount",
+        "Pod",
+        "Pod",
+    ]
+    for pod in pods:
+        skips = pod["metadata"]["annotations"].values()
+        assert any(
+            skip.startswith("CKV2_K8S_6=ACK enforces NetworkPolicy only with Terway") for skip in skips
+        )
 
 
 def test_perftest_commands_point_the_client_at_the_server() -> None:
@@ -216,17 +235,15 @@ def test_memlock_goes_to_containerd_config_within_the_providers_range() -> None:
 
 
 def test_security_rules_open_only_listed_cidrs() -> None:
-    assert [
-        (rule.type, rule.cidr_ip, rule.from_group) for rule in rule_specs(ClusterSecurityGroupArgs())
-    ] == [
-        ("ingress", None, True),
-        ("egress", "0.0.0.0/0", False),
+    args = ClusterSecurityGroupArgs(vpc_cidr="10.20.0.0/16", pod_cidrs=("172.24.0.0/16",))
+    assert [(rule.type, rule.ip_protocol, rule.cidr_ip, rule.from_group) for rule in rule_specs(args)] == [
+        ("ingress", "all", None, True),
+        ("egress", "all", "0.0.0.0/0", False),
+        ("ingress", "icmp", "10.20.0.0/16", False),
+        ("ingress", "all", "172.24.0.0/16", False),
     ]
-    rules = rule_specs(ClusterSecurityGroupArgs(ssh_cidrs=("10.0.0.0/8",), api_server_cidrs=("1.2.3.4/32",)))
-    assert [(rule.port_range, rule.cidr_ip) for rule in rules[2:]] == [
-        ("22/22", "10.0.0.0/8"),
-        ("6443/6443", "1.2.3.4/32"),
-    ]
+    rules = rule_specs(ClusterSecurityGroupArgs(ssh_cidrs=("10.0.0.0/8",)))
+    assert [(rule.port_range, rule.cidr_ip) for rule in rules[4:]] == [("22/22", "10.0.0.0/8")]
 
 
 def test_image_tags_carry_the_registry_host() -> None:

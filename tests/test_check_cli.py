@@ -276,7 +276,7 @@ def test_create_takes_the_image_from_the_manifest_output(tmp_path: Path) -> None
     assert cluster.deleted == [
         "Pod/rdma-test-1",
         "Pod/rdma-test-0",
-        "NetworkPolicy/rdma-test",
+        "ServiceAccount/rdma-test",
         "Namespace/rdma-test",
     ]
 

@@ -107,14 +107,16 @@ def test_wait_running_gives_up_at_the_deadline(api: FakeApiServer) -> None:
 
 def test_create_find_and_delete_the_test_objects(api: FakeApiServer) -> None:
     cluster = connect(api)
-    namespace, policy, *test_pods = build_test_objects(
-        TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0")
+    namespace, account, policy, *test_pods = build_test_objects(
+        TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0", network_policy=True)
     )
-    assert not any(cluster.exists(manifest) for manifest in (namespace, policy, *test_pods))
-    for manifest in (namespace, policy, *test_pods):
+    assert not any(cluster.exists(manifest) for manifest in (namespace, account, policy, *test_pods))
+    for manifest in (namespace, account, policy, *test_pods):
         cluster.create(manifest)
-    assert all(cluster.exists(manifest) for manifest in (namespace, policy, *test_pods))
+    assert all(cluster.exists(manifest) for manifest in (namespace, account, policy, *test_pods))
     assert api.objects["/api/v1/namespaces/rdma-test"]["metadata"]["name"] == "rdma-test"
+    stored_account = api.objects["/api/v1/namespaces/rdma-test/serviceaccounts/rdma-test"]
+    assert stored_account["automountServiceAccountToken"] is False
     stored_policy = api.objects["/apis/networking.k8s.io/v1/namespaces/rdma-test/networkpolicies/rdma-test"]
     assert stored_policy["spec"]["policyTypes"] == ["Ingress"]
     stored = api.pods[("rdma-test", "rdma-test-0")]
@@ -122,7 +124,7 @@ def test_create_find_and_delete_the_test_objects(api: FakeApiServer) -> None:
     assert stored["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     found = cluster.find("rdma-test", "app.kubernetes.io/name=rdma-test")
     assert sorted(state.ref.name for state in found) == ["rdma-test-0", "rdma-test-1"]
-    for manifest in (*test_pods, policy, namespace):
+    for manifest in (*test_pods, policy, account, namespace):
         cluster.delete(manifest)
     assert not api.pods and not api.objects
 

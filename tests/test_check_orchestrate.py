@@ -297,7 +297,7 @@ def _creating_cluster(**changes: Any) -> FakeCluster:
 
 SPEC = TestPodSpec(image="registry.example/ack-rdma/rdma-tools:0.1.0")
 CREATE = PodTarget(SPEC.namespace, manifests=build_test_objects(SPEC))
-ALL_OBJECTS = ["Namespace/rdma-test", "NetworkPolicy/rdma-test", "Pod/rdma-test-0", "Pod/rdma-test-1"]
+ALL_OBJECTS = ["Namespace/rdma-test", "ServiceAccount/rdma-test", "Pod/rdma-test-0", "Pod/rdma-test-1"]
 
 
 def _described(manifests: list[Mapping[str, Any]]) -> list[str]:
@@ -325,7 +325,7 @@ def test_create_cleans_up_after_a_failure_too() -> None:
 
 def test_create_leaves_existing_objects_alone() -> None:
     cluster = pair()
-    for manifest in build_test_objects(SPEC)[:2]:  # the stack's namespace and network policy
+    for manifest in build_test_objects(SPEC)[:2]:  # the stack's namespace and service account
         cluster.objects[
             (manifest["kind"], manifest["metadata"].get("namespace", ""), manifest["metadata"]["name"])
         ] = manifest

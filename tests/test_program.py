@@ -11,6 +11,7 @@ import pulumi
 import yaml
 from rdma_device_plugin.config import parse_config
 
+from components.api_server_access import whitelist
 from components.cluster import newest_version
 from components.config import StackConfig, parse_stack_config
 from components.config_keys import KEYS
@@ -61,15 +62,18 @@ OUTPUTS = {
 }
 RDMA_POOL_COMPONENT = "ack-rdma:node_pool:RdmaNodePool"
 SYSTEM_POOL_COMPONENT = "ack-rdma:node_pool:SystemNodePool"
-# Where every resource type hangs in the tree.
-PARENT_TYPES = {
+# Where every resource type hangs in the tree (one of several parents for some).
+PARENT_TYPES: dict[str, str | tuple[str, ...]] = {
     "ack-rdma:network:Network": "pulumi:pulumi:Stack",
     "ack-rdma:security:ClusterSecurityGroup": "pulumi:pulumi:Stack",
     "ack-rdma:cluster:AckCluster": "pulumi:pulumi:Stack",
     RDMA_POOL_COMPONENT: "pulumi:pulumi:Stack",
     SYSTEM_POOL_COMPONENT: "pulumi:pulumi:Stack",
     "ack-rdma:erdma:ErdmaController": "pulumi:pulumi:Stack",
-    "alicloud:cs/kubernetesAddon:KubernetesAddon": "ack-rdma:erdma:ErdmaController",
+    "alicloud:cs/kubernetesAddon:KubernetesAddon": (
+        "ack-rdma:erdma:ErdmaController",
+        "ack-rdma:registry_access:RegistryAccess",
+    ),
     "ack-rdma:images:PluginImages": "pulumi:pulumi:Stack",
     "ack-rdma:device_plugin:RdmaDevicePlugin": "pulumi:pulumi:Stack",
     "ack-rdma:test_pods:RdmaTestNamespace": "pulumi:pulumi:Stack",
@@ -77,6 +81,14 @@ PARENT_TYPES = {
     "alicloud:vpc/network:Network": "ack-rdma:network:Network",
     "alicloud:vpc/switch:Switch": "ack-rdma:network:Network",
     "alicloud:ecs/securityGroup:SecurityGroup": "ack-rdma:security:ClusterSecurityGroup",
+    "ack-rdma:pod_network:PodVswitches": "pulumi:pulumi:Stack",
+    "ack-rdma:api_server_access:ApiServerAccess": "pulumi:pulumi:Stack",
+    "ack-rdma:registry_access:RegistryAccess": "pulumi:pulumi:Stack",
+    "alicloud:slb/acl:Acl": "ack-rdma:api_server_access:ApiServerAccess",
+    "alicloud:slb/aclEntryAttachment:AclEntryAttachment": "ack-rdma:api_server_access:ApiServerAccess",
+    "pulumi-python:dynamic/slb:ListenerAcl": "ack-rdma:api_server_access:ApiServerAccess",
+    "alicloud:cr/vpcEndpointLinkedVpc:VpcEndpointLinkedVpc": "ack-rdma:registry_access:RegistryAccess",
+    "alicloud:cr/internetEndpoint:InternetEndpoint": "ack-rdma:registry_access:RegistryAccess",
     RULE: "ack-rdma:security:ClusterSecurityGroup",
     CLUSTER: "ack-rdma:cluster:AckCluster",
     K8S_PROVIDER: "ack-rdma:cluster:AckCluster",
@@ -89,7 +101,10 @@ PARENT_TYPES = {
     "alicloud:cr/repo:Repo": "ack-rdma:images:PluginImages",
     IMAGE: "ack-rdma:images:PluginImages",
     CONFIG_MAP: "ack-rdma:device_plugin:RdmaDevicePlugin",
-    "kubernetes:core/v1:ServiceAccount": "ack-rdma:device_plugin:RdmaDevicePlugin",
+    "kubernetes:core/v1:ServiceAccount": (
+        "ack-rdma:device_plugin:RdmaDevicePlugin",
+        "ack-rdma:test_pods:RdmaTestNamespace",
+    ),
     "kubernetes:core/v1:Secret": "ack-rdma:device_plugin:RdmaDevicePlugin",
     DAEMON_SET: "ack-rdma:device_plugin:RdmaDevicePlugin",
     NAMESPACE: "ack-rdma:test_pods:RdmaTestNamespace",
@@ -117,8 +132,8 @@ def expected_counts(config: StackConfig) -> Counter[str]:
             "alicloud:vpc/switch:Switch": 1,
             "ack-rdma:security:ClusterSecurityGroup": 1,
             "alicloud:ecs/securityGroup:SecurityGroup": 1,
-            # members, egress, ICMP from the VPC, all from the pod range, then one per listed CIDR
-            RULE: 4 + len(config.security.ssh_cidrs) + len(config.security.api_server_cidrs),
+            # members, egress, ICMP from the VPC, all from each pod range, then one per SSH CIDR
+            RULE: 3 + len(config.security.pod_cidrs) + len(config.security.ssh_cidrs),
             "ack-rdma:cluster:AckCluster": 1,
             CLUSTER: 1,
             K8S_PROVIDER: 1,
@@ -132,14 +147,29 @@ def expected_counts(config: StackConfig) -> Counter[str]:
             ),
             "ack-rdma:device_plugin:RdmaDevicePlugin": 1,
             CONFIG_MAP: 1,
-            "kubernetes:core/v1:ServiceAccount": 1,
+            # the plugin's and the test pods'
+            "kubernetes:core/v1:ServiceAccount": 2,
             DAEMON_SET: 1,
             # The test namespace stays, test pods or not: applied manifests and ack-rdma-check use it.
             "ack-rdma:test_pods:RdmaTestNamespace": 1,
             NAMESPACE: 1,
-            NETWORK_POLICY: 1,
+            # Only where ACK enforces it (Terway).
+            NETWORK_POLICY: int(config.test_pods.network_policy),
         }
     )
+    if config.pod_vswitches is not None:
+        counts["ack-rdma:pod_network:PodVswitches"] = 1
+        counts["alicloud:vpc/switch:Switch"] += len(config.pod_vswitches.cidrs)
+    if config.api_server is not None:
+        counts["ack-rdma:api_server_access:ApiServerAccess"] = 1
+        counts["alicloud:slb/acl:Acl"] = 1
+        counts["alicloud:slb/aclEntryAttachment:AclEntryAttachment"] = len(whitelist(config.api_server))
+        counts["pulumi-python:dynamic/slb:ListenerAcl"] = 1
+    if config.registry_access is not None:
+        counts["ack-rdma:registry_access:RegistryAccess"] = 1
+        counts["alicloud:cr/vpcEndpointLinkedVpc:VpcEndpointLinkedVpc"] = 1
+        counts["alicloud:cr/internetEndpoint:InternetEndpoint"] = int(bool(config.registry_access.push_cidrs))
+        counts["alicloud:cs/kubernetesAddon:KubernetesAddon"] += 1
     if config.images is not None:
         counts["ack-rdma:images:PluginImages"] = 1
         counts[IMAGE] = 2
@@ -194,7 +224,7 @@ def test_resource_types_and_counts_follow_the_stack_config(stack_run: ProgramRun
 
 def test_dev_stack_declares_the_walkthrough(program_runs: dict[str, ProgramRun]) -> None:
     dev = program_runs["dev"]
-    assert len(dev.resources) == 34
+    assert len(dev.resources) == 37
     assert len(dev.of_type(POD)) == 2
     (pool,) = rdma_pools(dev)
     assert reveal(pool.inputs["desiredSize"]) == "2"
@@ -218,7 +248,8 @@ def test_every_resource_hangs_under_its_component(stack_run: ProgramRun) -> None
         parent = type_of(stack_run, resource.parent)
         if resource.type == NODE_POOL and parent == SYSTEM_POOL_COMPONENT:
             continue
-        assert parent == PARENT_TYPES[resource.type], resource.urn
+        parents = PARENT_TYPES[resource.type]
+        assert parent in (parents if isinstance(parents, tuple) else (parents,)), resource.urn
     assert system_pool(stack_run)
 
 
@@ -300,7 +331,11 @@ def test_daemonset_runs_unprivileged_with_exactly_its_volumes(stack_run: Program
     assert mounts["config"] == {"name": "config", "mountPath": PLUGIN_CONFIG_DIR, "readOnly": True}
     assert volumes["infiniband"]["hostPath"]["path"] == INFINIBAND_DEV_DIR
     assert mounts["infiniband"]["readOnly"] is True
-    service_account = inputs(stack_run.one("kubernetes:core/v1:ServiceAccount"))
+    (service_account,) = [
+        inputs(account)
+        for account in stack_run.of_type("kubernetes:core/v1:ServiceAccount")
+        if account.parent == stack_run.one("ack-rdma:device_plugin:RdmaDevicePlugin").urn
+    ]
     assert pod["serviceAccountName"] == service_account["metadata"]["name"]
     assert service_account["automountServiceAccountToken"] is False
 
@@ -322,10 +357,14 @@ def test_daemonset_runs_the_built_image_pinned_by_digest(stack_run: ProgramRun) 
     plugin_image = reveal(stack_run.outputs["pluginImage"])
     assert container["image"] == plugin_image
     assert "imagePullPolicy" not in container  # pinned: kubelet's default (IfNotPresent) is right
-    tag, _, digest = plugin_image.partition("@")
+    pulled, _, digest = plugin_image.partition("@")
     assert digest.startswith("sha256:")
     (build,) = [image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "plugin"]
-    assert build.inputs["tags"] == [tag]
+    (pushed,) = build.inputs["tags"]
+    # Pushed through the registry host, pulled by the nodes through the Enterprise Edition's VPC endpoint.
+    host, _, path = pushed.partition("/")
+    instance, _, region_domain = host.partition("-registry.")
+    assert pulled == f"{instance}-registry-vpc.{region_domain}/{path}"
 
 
 # -- network and security ----------------------------------------------------------------------------------
@@ -468,7 +507,9 @@ def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: Progra
     assert {pod["metadata"]["namespace"] for pod in pods} == {described["namespace"]}
     config = stack_config(stack_run)
     tools = next(image for image in stack_run.of_type(IMAGE) if image.inputs["target"] == "tools")
-    assert objects == build_test_objects(replace(config.test_pods, image=tools.outputs["ref"]))
+    assert config.images is not None
+    pulled = config.images.pull_ref(tools.outputs["ref"])
+    assert objects == build_test_objects(replace(config.test_pods, image=pulled))
     rdma_resource = reveal(stack_run.outputs["rdmaResourceName"])
     for pod in pods:
         (container,) = pod["spec"]["containers"]
@@ -489,25 +530,45 @@ def test_test_pod_manifest_and_commands_describe_the_same_pods(stack_run: Progra
     assert f"{client} -- ib_read_bw -q 30 " in commands["client"] and server in commands["client"]
 
 
-def test_test_pods_have_their_own_namespace_and_admit_traffic_from_their_pair_only(
+def test_test_pods_have_their_own_namespace_and_a_network_policy_only_where_enforced(
     stack_run: ProgramRun,
 ) -> None:
-    """The namespace and its NetworkPolicy are declared even with the test pods off, and the manifest output
-    carries both so that ``kubectl apply`` works on its own."""
+    """The namespace, the pods' service account and (with Terway, where ACK enforces it) the pair-only
+    NetworkPolicy are declared even with the test pods off, and the manifest output carries them so that
+    ``kubectl apply`` works on its own."""
+    config = stack_config(stack_run)
     namespace_name = reveal(stack_run.outputs["testPods"])["namespace"]
     assert namespace_name not in ("default", "kube-system")
     namespace = inputs(stack_run.one(NAMESPACE))
-    policy = inputs(stack_run.one(NETWORK_POLICY))
-    assert namespace["metadata"]["name"] == policy["metadata"]["namespace"] == namespace_name
-    assert stack_run.one(NAMESPACE).urn in stack_run.one(NETWORK_POLICY).dependencies
+    test_namespace = stack_run.one("ack-rdma:test_pods:RdmaTestNamespace")
+    (account,) = [
+        account
+        for account in stack_run.of_type("kubernetes:core/v1:ServiceAccount")
+        if account.parent == test_namespace.urn
+    ]
+    assert namespace["metadata"]["name"] == inputs(account)["metadata"]["namespace"] == namespace_name
+    assert stack_run.one(NAMESPACE).urn in account.dependencies
     manifest = {obj["kind"]: obj for obj in manifest_objects(stack_run) if obj["kind"] != "Pod"}
-    assert manifest == {"Namespace": namespace, "NetworkPolicy": policy}
-    selector = policy["spec"]["podSelector"]["matchLabels"]
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
-    assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+    expected = {"Namespace": namespace, "ServiceAccount": inputs(account)}
     pods = manifest_pods(stack_run) + [inputs(pod) for pod in stack_run.of_type(POD)]
-    assert pods and all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
-    assert set(selector) == {TEST_PAIR_LABEL_KEY}
+    assert pods and {pod["spec"]["serviceAccountName"] for pod in pods} == {
+        inputs(account)["metadata"]["name"]
+    }
+    policies = stack_run.of_type(NETWORK_POLICY)
+    if config.test_pods.network_policy:
+        (declared,) = policies
+        policy = inputs(declared)
+        expected["NetworkPolicy"] = policy
+        assert stack_run.one(NAMESPACE).urn in declared.dependencies
+        selector = policy["spec"]["podSelector"]["matchLabels"]
+        assert policy["spec"]["policyTypes"] == ["Ingress"]
+        assert policy["spec"]["ingress"] == [{"from": [{"podSelector": {"matchLabels": selector}}]}]
+        assert all(selector.items() <= pod["metadata"]["labels"].items() for pod in pods)
+        assert set(selector) == {TEST_PAIR_LABEL_KEY}
+    else:
+        # Flannel: ACK enforces no NetworkPolicy, so none is declared to pretend otherwise.
+        assert policies == []
+    assert manifest == expected
     # Pods and the plugin's pull-secret copy go after their namespace on create and before it on destroy.
     for component in ("ack-rdma:test_pods:RdmaTestPods", "ack-rdma:device_plugin:RdmaDevicePlugin"):
         for resource in stack_run.of_type(component):

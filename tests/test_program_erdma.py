@@ -19,6 +19,12 @@ ADDON = "alicloud:cs/kubernetesAddon:KubernetesAddon"
 CLUSTER = "alicloud:cs/managedKubernetes:ManagedKubernetes"
 
 
+def erdma_addon(run: ProgramRun) -> DeclaredResource:
+    """The eRDMA add-on among the cluster's add-on resources (the registry's credential helper is another)."""
+    (addon,) = [addon for addon in run.of_type(ADDON) if addon.inputs["name"] == ADDON_NAME]
+    return addon
+
+
 def bought_pools(run: ProgramRun) -> list[DeclaredResource]:
     return [pool for pool in run.of_type(NODE_POOL) if "desiredSize" in pool.inputs]
 
@@ -33,7 +39,7 @@ def test_no_stack_buys_scc_and_every_bought_type_is_catalogued(stack_run: Progra
 
 
 def test_the_erdma_addon_is_its_own_resource_with_the_stacks_config(stack_run: ProgramRun) -> None:
-    addon = stack_run.one(ADDON)
+    addon = erdma_addon(stack_run)
     cluster = stack_run.one(CLUSTER)
     assert addon.inputs["name"] == ADDON_NAME
     assert addon.inputs["clusterId"] == cluster.id
@@ -73,7 +79,7 @@ def test_dev_and_prod_expect_what_their_instance_types_publish(program_runs: dic
 
 def test_gpu_erdma_pool_runs_the_ofed_driver(run_stack: RunStack) -> None:
     run = run_stack("dev", instanceTypes=["ecs.gn8is.2xlarge", "ecs.gn8is.4xlarge"], erdmaDriver="ofed")
-    assert json.loads(run.one(ADDON).inputs["config"])["agent"]["preferDriver"] == "ofed"
+    assert json.loads(erdma_addon(run).inputs["config"])["agent"]["preferDriver"] == "ofed"
     assert reveal(run.outputs["expectedGbits"]) == 8
     assert reveal(run.outputs["checkMinGbits"]) == 6
     with pytest.raises(
@@ -83,14 +89,13 @@ def test_gpu_erdma_pool_runs_the_ofed_driver(run_stack: RunStack) -> None:
 
 
 def test_terway_gets_the_whitelist_warning_and_never_its_own_erdma(run_stack: RunStack) -> None:
-    terway = [{"name": "terway-eniip"}, {"name": "managed-aliyun-acr-credential-helper"}]
-    run = run_stack("dev", addons=terway)
+    run = run_stack("dev", networkPlugin="terway", podVswitchCidrs=["192.168.16.0/20"])
     warnings = [d.message for d in run.diagnostics if d.severity == "warning"]
     assert any('{"eni_tag_filter": {"creator": "terway"}}' in message for message in warnings)
     flannel = run_stack("dev")
     assert not any("eni_tag_filter" in d.message for d in flannel.diagnostics)
     with pytest.raises(StackConfigError, match=r"ack-rdma:addons\[0\] turns on Terway's own eRDMA support"):
-        run_stack("dev", addons=[{"name": "terway-eniip", "config": {"enable_erdma": True}}])
+        run_stack("dev", addons=[{"name": "terway-controlplane", "config": {"enable_erdma": True}}])
 
 
 def test_scc_only_as_attached_instances_with_a_warning(run_stack: RunStack) -> None:

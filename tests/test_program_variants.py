@@ -49,6 +49,7 @@ def test_kubernetes_objects_validate_against_the_newest_schema(run_stack: RunSta
             "dev",
             pluginConfig={"configList": [{"resourceName": "hca_a", "rdmaHcaMax": 100, "selectors": {}}]},
         ),
+        run_stack("dev", networkPlugin="terway", podVswitchCidrs=["192.168.16.0/20"]),
     ]
     kinds = set()
     for run in runs:
@@ -160,8 +161,10 @@ def test_preview_neither_builds_nor_pushes(run_stack: RunStack) -> None:
     # Nothing pushed, so no digest: the objects name the tag the deploy will push.
     (plugin_tag,) = next(image for image in images if image.inputs["target"] == "plugin").inputs["tags"]
     daemon_set = reveal(run.one("kubernetes:apps/v1:DaemonSet").inputs["spec"])
-    assert daemon_set["template"]["spec"]["containers"][0]["image"] == plugin_tag
-    assert reveal(run.outputs["pluginImage"]) == plugin_tag
+    # The nodes pull the tag through the Enterprise Edition instance's VPC endpoint.
+    pulled = plugin_tag.replace("-registry.", "-registry-vpc.", 1)
+    assert daemon_set["template"]["spec"]["containers"][0]["image"] == pulled
+    assert reveal(run.outputs["pluginImage"]) == pulled
     assert "@sha256:" not in reveal(run.outputs["testPodManifest"])
     # A tag may name another image by the time a node pulls: every start pulls it afresh.
     pods = [reveal(pod.inputs["spec"]) for pod in run.of_type("kubernetes:core/v1:Pod")]
@@ -169,14 +172,25 @@ def test_preview_neither_builds_nor_pushes(run_stack: RunStack) -> None:
         assert pod_spec["containers"][0]["imagePullPolicy"] == "Always"
 
 
+def stack_config_pod_cidr(run: ProgramRun) -> str:
+    return str(run.one("alicloud:cs/managedKubernetes:ManagedKubernetes").inputs["podCidr"])
+
+
 def test_listed_ingress_cidrs_open_exactly_their_ports(run_stack: RunStack) -> None:
     run = run_stack("dev", sshIngressCidrs=["203.0.113.7/32"], apiServerIngressCidrs=["0.0.0.0/0"])
+    # Besides the VPC's ICMP and the pods' traffic, which the cluster itself needs.
+    own = {run.one("alicloud:vpc/network:Network").inputs["cidrBlock"], stack_config_pod_cidr(run)}
     ingress = sorted(
         (rule.inputs["portRange"], rule.inputs["cidrIp"])
         for rule in run.of_type("alicloud:ecs/securityGroupRule:SecurityGroupRule")
-        if rule.inputs["type"] == "ingress" and "cidrIp" in rule.inputs
+        if rule.inputs["type"] == "ingress" and rule.inputs.get("cidrIp") not in (None, *own)
     )
-    assert ingress == [("22/22", "203.0.113.7/32"), ("6443/6443", "0.0.0.0/0")]
+    # The API server is guarded by its listener's ACL, not by the nodes' group (test_program_network_access).
+    assert ingress == [("22/22", "203.0.113.7/32")]
+    entries = [
+        rule.inputs["entry"] for rule in run.of_type("alicloud:slb/aclEntryAttachment:AclEntryAttachment")
+    ]
+    assert entries[-1] == "0.0.0.0/0"
 
 
 def test_given_zone_is_used_without_a_lookup(run_stack: RunStack) -> None:

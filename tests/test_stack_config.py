@@ -243,7 +243,7 @@ ERROR_CLASSES: dict[str, tuple[Mapping[str, Any], tuple[str, ...]]] = {
         ("ack-rdma:erdmaDriver 'roce' is not an eRDMA driver mode", "['default', 'compat', 'ofed']"),
     ),
     "eRDMA add-on in the create-time addons": (
-        {"addons": [{"name": "flannel"}, {"name": "ack-erdma-controller"}]},
+        {"addons": [{"name": "csi-plugin"}, {"name": "ack-erdma-controller"}]},
         ("ack-rdma:addons[1] lists ack-erdma-controller", "installs it as an add-on of its own"),
     ),
     "no system node": (
