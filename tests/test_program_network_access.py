@@ -21,6 +21,11 @@ def inputs(resource: DeclaredResource) -> dict[str, Any]:
     return {key: reveal(value) for key, value in resource.inputs.items()}
 
 
+def name_index(resource: DeclaredResource) -> int:
+    """``3`` for ``<component>-entry-3``: the position a component gave a resource of a list."""
+    return int(resource.name.rsplit("-", 1)[1])
+
+
 def ingress(run: ProgramRun) -> list[dict[str, Any]]:
     return [rule for rule in map(inputs, run.of_type(RULE)) if rule["type"] == "ingress"]
 
@@ -83,7 +88,8 @@ def test_listed_cidrs_get_a_public_endpoint_whitelisted_on_the_api_servers_liste
     assert cluster.inputs["slbInternetEnabled"] is True
     assert not [item for item in run.diagnostics if PRIVATE_ENDPOINT in item.message]
     acl = run.one(ACL)
-    entries = [inputs(entry) for entry in run.of_type(ACL_ENTRY)]
+    # Registrations arrive in any order: the entries in the order of their names' index.
+    entries = [inputs(entry) for entry in sorted(run.of_type(ACL_ENTRY), key=name_index)]
     assert {entry["aclId"] for entry in entries} == {acl.id}
     vpc_cidr = run.one(VPC).inputs["cidrBlock"]
     assert [entry["entry"] for entry in entries] == [
@@ -127,7 +133,9 @@ def test_terway_gets_pod_vswitches_and_the_pair_policy_it_enforces(run_stack: An
     run = run_stack("dev", networkPlugin="terway", podVswitchCidrs=["192.168.16.0/20", "192.168.32.0/20"])
     cluster = run.one(CLUSTER)
     pod_group = run.one(POD_VSWITCHES).urn
-    pod_switches = [switch for switch in run.of_type(SWITCH) if switch.parent == pod_group]
+    pod_switches = sorted(
+        (switch for switch in run.of_type(SWITCH) if switch.parent == pod_group), key=name_index
+    )
     (node_switch,) = [switch for switch in run.of_type(SWITCH) if switch.parent != pod_group]
     assert [switch.inputs["cidrBlock"] for switch in pod_switches] == ["192.168.16.0/20", "192.168.32.0/20"]
     # Terway takes pod addresses from vSwitches of the node's zone.
@@ -142,7 +150,7 @@ def test_terway_gets_pod_vswitches_and_the_pair_policy_it_enforces(run_stack: An
     pod_rules = [
         rule for rule in ingress(run) if rule.get("cidrIp") in ("192.168.16.0/20", "192.168.32.0/20")
     ]
-    assert [(rule["cidrIp"], rule["ipProtocol"]) for rule in pod_rules] == [
+    assert sorted((rule["cidrIp"], rule["ipProtocol"]) for rule in pod_rules) == [
         ("192.168.16.0/20", "all"),
         ("192.168.32.0/20", "all"),
     ]
