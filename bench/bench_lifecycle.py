@@ -22,7 +22,6 @@ Usage: venv/bin/python bench/bench_lifecycle.py
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -31,12 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import REPO, cpu_seconds, print_rows, run_and_record
+from benchlib import REPO, cpu_seconds, print_rows, run_and_record, two_hca_host
 
 sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
 
 from kubelet_standin import KubeletStandin
-from sysfs_fixture import ib_two_numa
 
 RESULTS = REPO / "bench" / "results" / "lifecycle.json"
 PLUGIN_CLI = Path(sys.executable).parent / "rdma-device-plugin"
@@ -103,24 +101,21 @@ async def bursts(kubelet: KubeletStandin, runs: int, restarts: int, rng: random.
 
 
 async def bench(root: Path) -> dict[str, object]:
-    tree = ib_two_numa(root / "host")
-    plugin_dir = root / "dp"
-    plugin_dir.mkdir()
-    config = root / "config.json"
-    config.write_text(json.dumps({"mode": "hca", "periodicUpdateInterval": 0}))
+    host = two_hca_host(root)
+    tree, plugin_dir = host.tree, host.plugin_dir
     log_path = root / "plugin.log"
     load_before = round(os.getloadavg()[0], 2)
     kubelet = KubeletStandin(plugin_dir)
     await kubelet.start()
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            str(PLUGIN_CLI), "serve",
-            "--config", str(config),
-            "--device-plugin-dir", str(plugin_dir),
-            "--sysfs-root", str(tree.sysfs_root),
-            "--dev-root", str(tree.dev_root),
-            stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-        )  # fmt: skip
+            str(PLUGIN_CLI),
+            "serve",
+            *host.serve_args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
     try:
         endpoint = await kubelet.wait_registered(RESOURCE, timeout=10)
         assert len(await endpoint.next_update()) == 1000

@@ -1,4 +1,5 @@
-"""What the plugin benchmarks share: process CPU time, the figures table, running one benchmark to JSON."""
+"""What the plugin benchmarks share: process CPU time, the figures table, running one benchmark to JSON, and
+the fixture host they run the plugin on."""
 
 from __future__ import annotations
 
@@ -6,14 +7,40 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "plugin_image" / "tests"))
+
+from sysfs_fixture import FixtureTree, ib_two_numa  # noqa: E402 (found through the path set just above)
 
 Result = dict[str, object]
+
+
+@dataclass(frozen=True)
+class BenchHost:
+    tree: FixtureTree
+    plugin_dir: Path
+    serve_args: list[str]
+    """`rdma-device-plugin serve` flags for this host."""
+
+
+def two_hca_host(root: Path) -> BenchHost:
+    """Two ConnectX-6 HCAs (sysfs_fixture.ib_two_numa) under `root`, an empty device-plugin directory, and a
+    legacy hca mode config (1000 IDs) with rediscovery off."""
+    tree = ib_two_numa(root / "host")
+    plugin_dir = root / "dp"
+    plugin_dir.mkdir()
+    config = root / "config.json"
+    config.write_text(json.dumps({"mode": "hca", "periodicUpdateInterval": 0}))
+    args = ["--config", str(config), "--device-plugin-dir", str(plugin_dir),
+            "--sysfs-root", str(tree.sysfs_root), "--dev-root", str(tree.dev_root)]  # fmt: skip
+    return BenchHost(tree, plugin_dir, args)
 
 
 def cpu_seconds(pid: int) -> float:

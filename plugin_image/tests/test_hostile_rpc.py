@@ -12,13 +12,13 @@ from collections.abc import Sequence
 
 import grpc
 import pytest
-from kubelet_standin import PluginEndpoint
 from plugin_harness import Node, node, plugin_in_process, run
 from rdma_device_plugin.api import api_pb2
 from rdma_device_plugin.pools import Allocation, ResourcePool
 from rdma_device_plugin.rpc_status import MAX_DETAIL_CHARS
 from rdma_device_plugin.servicer import MAX_CONTAINERS_PER_REQUEST, AllocateResponses
 from sysfs_fixture import HcaSpec, PciSpec, PortSpec
+from test_servicer import refused
 
 HCA: dict[str, object] = {"mode": "hca"}
 ALLOCATE = "/v1beta1.DevicePlugin/Allocate"
@@ -43,12 +43,6 @@ async def raw_allocate(host: Node, payload: bytes) -> grpc.aio.AioRpcError:
         call = channel.unary_unary(ALLOCATE, None, None)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call(payload, timeout=CALL_TIMEOUT)
-    return caught.value
-
-
-async def refused(endpoint: PluginEndpoint, *containers: list[str]) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await endpoint.allocate(*containers)
     return caught.value
 
 
