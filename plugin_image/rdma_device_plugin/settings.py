@@ -60,7 +60,7 @@ OPTIONS = (
         "--metrics-address",
         "RDMA_DP_METRICS_ADDRESS",
         "",
-        "HOST:PORT serving /metrics and /healthz; empty disables them",
+        "IP:PORT (a literal address) serving /metrics and /healthz; empty disables them",
         may_be_empty=True,
     ),
 )
