@@ -1,10 +1,11 @@
 """The stack config as a declarative schema: one pydantic field per key of the ``ack-rdma`` namespace.
 
 To add a key: add one field to ``StackConfigModel`` with its type, ``key(default, description)`` and, if
-needed, a validator (an ``Annotated`` type below or a ``field_validator``). The field's camelCase alias is the
-key's name; Pulumi.yaml declares it (``components.config_keys`` derives the declaration from the field and a
-test keeps both in step); ``components.config`` maps validation errors to the key and builds the typed
-component args from the validated model.
+needed, its checks: ``Annotated[str, matching(PATTERN, "<what is wrong; the fix>")]``,
+``one_of(CHOICES, ...)``, one of the ``Annotated`` types below, or a ``field_validator``. The field's
+camelCase alias is the key's name; Pulumi.yaml declares it (``components.config_keys`` derives the
+declaration from the field and a test keeps both in step); ``components.config`` maps validation errors
+to the key and builds the typed component args from the validated model.
 
 Validators raise ``problem(text)``: ``text`` follows the key name in the message users see, so it says what
 is wrong and the fix. A check that needs another key is a field validator of the later of the two fields
@@ -209,6 +210,28 @@ def _not_empty(value: str) -> str:
     return value
 
 
+def matching(pattern: re.Pattern[str], fix: str, *, empty_ok: bool = False) -> AfterValidator:
+    """A string key that must match ``pattern``: ``'<value>' <fix>`` otherwise (``empty_ok``: "" is unset)."""
+
+    def check(value: str) -> str:
+        if not (empty_ok and not value) and not pattern.match(value):
+            raise problem(f"{shown(value)} {fix}")
+        return value
+
+    return AfterValidator(check)
+
+
+def one_of(choices: Sequence[str], what: str) -> AfterValidator:
+    """A string key that must be one of ``choices``."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            raise problem(f"{shown(value)} is not {what}; use one of {list(choices)}.")
+        return value
+
+    return AfterValidator(check)
+
+
 Cidr = Annotated[str, AfterValidator(_cidr)]
 IngressCidrs = Annotated[list[str], AfterValidator(_ingress_cidrs)]
 PoolName = Annotated[str, AfterValidator(_pool_name)]
@@ -364,7 +387,14 @@ def bought_types(data: Mapping[str, Any]) -> list[str] | None:
 class StackConfigModel(_Strict):
     """Every key of the ``ack-rdma`` namespace, in the order Pulumi.yaml lists them."""
 
-    name_prefix: str = key(defaults.NAME_PREFIX, "Prefix of every cloud-side resource name.")
+    name_prefix: Annotated[
+        str,
+        matching(
+            _NAME_PREFIX,
+            "is not usable in cloud names; use 2-40 lower-case letters, digits and hyphens, starting with a "
+            "letter.",
+        ),
+    ] = key(defaults.NAME_PREFIX, "Prefix of every cloud-side resource name.")
     vpc_cidr: Cidr = key(defaults.VPC_CIDR, "Address range of the VPC.")
     vswitch_cidr: Cidr = key(defaults.VSWITCH_CIDR, "Address range of the vSwitch; inside vpcCidr.")
     zone_id: str = key(
@@ -381,8 +411,18 @@ class StackConfigModel(_Strict):
         "Empty: the API server gets no public endpoint, and `pulumi up` must run inside the VPC. Chosen at "
         "cluster creation.",
     )
-    cluster_spec: str = key(defaults.CLUSTER_SPEC, "ACK edition: ack.pro.small or ack.standard.")
-    kubernetes_version: str = key(
+    cluster_spec: Annotated[str, one_of(CLUSTER_SPECS, "an ACK edition")] = key(
+        defaults.CLUSTER_SPEC, "ACK edition: ack.pro.small or ack.standard."
+    )
+    kubernetes_version: Annotated[
+        str,
+        matching(
+            _ACK_VERSION,
+            "is not an ACK Kubernetes version; write it as ACK names them, e.g. 1.33.3-aliyun.1, or leave it "
+            "empty for the newest ACK offers.",
+            empty_ok=True,
+        ),
+    ] = key(
         "",
         "Kubernetes version of the cluster, e.g. 1.33.3-aliyun.1. Empty: the newest ACK offers at creation "
         "(later releases do not upgrade the cluster; set this key to upgrade).",
@@ -505,17 +545,33 @@ class StackConfigModel(_Strict):
         "push "
         "it to ACR. When set, testPodImage is required.",
     )
-    image_version: str = key(defaults.IMAGE_VERSION, "Tag of the images this program builds.")
-    image_revision: str = key(
+    image_version: Annotated[
+        str, matching(_IMAGE_TAG, "is not an image tag; use letters, digits, '.', '_', '-'.")
+    ] = key(defaults.IMAGE_VERSION, "Tag of the images this program builds.")
+    image_revision: Annotated[
+        str,
+        matching(
+            _REVISION,
+            "is not a source revision; give a commit id or tag (letters, digits, '.', '_', '/', '+', '-').",
+            empty_ok=True,
+        ),
+    ] = key(
         "",
         "Source revision in the OCI revision label of the images this program builds. Empty: the last commit "
         "that changed plugin_image/ (git); outside a git checkout the label stays empty, with a warning.",
     )
-    image_source: str = key(
+    image_source: Annotated[
+        str,
+        matching(
+            _SOURCE_URL,
+            "is not a repository URL; give one that starts with https://, ssh:// or git@.",
+            empty_ok=True,
+        ),
+    ] = key(
         "",
         "Repository URL in the OCI source label of the images this program builds. Empty: no source label.",
     )
-    registry_edition: str = key(
+    registry_edition: Annotated[str, one_of(REGISTRY_EDITIONS, "an ACR edition")] = key(
         defaults.REGISTRY_EDITION,
         "ACR edition the images are pushed to: enterprise (an existing instance; temporary credentials) or "
         "personal (registryUsername and the secret registryPassword; pods pull with a pull secret).",
@@ -536,7 +592,9 @@ class StackConfigModel(_Strict):
         "Enterprise Edition: CIDRs allowed to push over the instance's internet endpoint (the machines that "
         "run `pulumi up`, the deploy workflow's runner included). Empty: the endpoint is left as it is.",
     )
-    registry_namespace: str = key(defaults.REGISTRY_NAMESPACE, "ACR namespace created for the images.")
+    registry_namespace: Annotated[
+        str, matching(_ACR_NAMESPACE, "is not an ACR namespace; use 2-30 lower-case characters.")
+    ] = key(defaults.REGISTRY_NAMESPACE, "ACR namespace created for the images.")
     registry_username: str = key("", "ACR Personal Edition login; needed for personal.")
     registry_password: SecretText | None = key(
         None,
@@ -571,33 +629,6 @@ class StackConfigModel(_Strict):
     )
 
     # -- one key at a time -------------------------------------------------------------------------------
-    @field_validator("name_prefix")
-    @classmethod
-    def _name_prefix(cls, prefix: str) -> str:
-        if not _NAME_PREFIX.match(prefix):
-            raise problem(
-                f"{shown(prefix)} is not usable in cloud names; use 2-40 lower-case letters, digits and "
-                "hyphens, starting with a letter."
-            )
-        return prefix
-
-    @field_validator("cluster_spec")
-    @classmethod
-    def _cluster_spec(cls, spec: str) -> str:
-        if spec not in CLUSTER_SPECS:
-            raise problem(f"{shown(spec)} is not an ACK edition; use one of {list(CLUSTER_SPECS)}.")
-        return spec
-
-    @field_validator("kubernetes_version")
-    @classmethod
-    def _kubernetes_version(cls, version: str) -> str:
-        if version and not _ACK_VERSION.match(version):
-            raise problem(
-                f"{shown(version)} is not an ACK Kubernetes version; write it as ACK names them, e.g. "
-                "1.33.3-aliyun.1, or leave it empty for the newest ACK offers."
-            )
-        return version
-
     @field_validator("kube_proxy_mode")
     @classmethod
     def _kube_proxy_mode(cls, mode: str, info: ValidationInfo) -> str:
@@ -688,47 +719,6 @@ class StackConfigModel(_Strict):
                 "kubelet's or kube-proxy's (10248-10256)."
             )
         return port
-
-    @field_validator("image_version")
-    @classmethod
-    def _image_version(cls, version: str) -> str:
-        if not _IMAGE_TAG.match(version):
-            raise problem(f"{shown(version)} is not an image tag; use letters, digits, '.', '_', '-'.")
-        return version
-
-    @field_validator("image_revision")
-    @classmethod
-    def _image_revision(cls, revision: str) -> str:
-        if revision and not _REVISION.match(revision):
-            raise problem(
-                f"{shown(revision)} is not a source revision; give a commit id or tag (letters, digits, '.', "
-                "'_', '/', '+', '-')."
-            )
-        return revision
-
-    @field_validator("image_source")
-    @classmethod
-    def _image_source(cls, source: str) -> str:
-        if source and not _SOURCE_URL.match(source):
-            raise problem(
-                f"{shown(source)} is not a repository URL; give one that starts with https://, ssh:// or "
-                "git@."
-            )
-        return source
-
-    @field_validator("registry_edition")
-    @classmethod
-    def _registry_edition(cls, edition: str) -> str:
-        if edition not in REGISTRY_EDITIONS:
-            raise problem(f"{shown(edition)} is not an ACR edition; use one of {list(REGISTRY_EDITIONS)}.")
-        return edition
-
-    @field_validator("registry_namespace")
-    @classmethod
-    def _registry_namespace(cls, namespace: str) -> str:
-        if not _ACR_NAMESPACE.match(namespace):
-            raise problem(f"{shown(namespace)} is not an ACR namespace; use 2-30 lower-case characters.")
-        return namespace
 
     @field_validator("check_min_gbits")
     @classmethod
