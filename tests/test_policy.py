@@ -20,7 +20,7 @@ import pytest
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from components import k8s_objects
+from components import instance_catalogue, k8s_objects
 from offline_engine.offline_run import ProgramRun
 from offline_engine.policy_records import declared
 from policy.ack_rdma_policy import rules
@@ -71,7 +71,8 @@ def compliant() -> list[ResourceRecord]:
             "rdma",
             {
                 "nodePoolName": "ack-rdma-rdma",
-                "instanceTypes": ["ecs.scch5.16xlarge", "ecs.sccg7.32xlarge"],
+                "instanceTypes": ["ecs.g8i.4xlarge", "ecs.g8ae.4xlarge"],
+                "desiredSize": "2",
                 "labels": [
                     {"key": "aliyun.accelerator/rdma", "value": "true"},
                     {"key": "team", "value": "hpc"},
@@ -214,6 +215,11 @@ VIOLATIONS: list[tuple[str, ResourceRecord, str]] = [
         "rdma-pod-capabilities",
     ),
     (
+        "pool-buys-scc",
+        _variant(_by_name("rdma"), "buys-scc", _set((), "instanceTypes", ["ecs.scch5.16xlarge"])),
+        "node-pool-buys-no-scc",
+    ),
+    (
         "prod-cluster-unprotected",
         _variant(_by_name("ack-prod"), "ack-prod-open", _set((), "deletionProtection", False)),
         "prod-cluster-deletion-protection",
@@ -280,6 +286,18 @@ def test_rdma_request_in_a_deployment_template_is_checked() -> None:
     assert "SYS_ADMIN" in report.violations[0].message
 
 
+def test_the_pack_knows_the_unsupported_families_the_program_knows() -> None:
+    assert rules.UNSUPPORTED_BY_ACK_PREFIXES == instance_catalogue.UNSUPPORTED_BY_ACK_PREFIXES
+
+
+def test_attaching_scc_instances_is_not_a_purchase() -> None:
+    def attach_scc(props: dict[str, Any]) -> None:
+        props.update(instanceTypes=["ecs.scch5.16xlarge"], instances=["i-uf6scc01"])
+        del props["desiredSize"]
+
+    assert evaluate([_variant(_by_name("rdma"), "attached-scc", attach_scc)]).violations == ()
+
+
 def test_config_exempts_non_rdma_pools_and_protects_other_stacks() -> None:
     plain = _variant(_by_name("rdma"), "system", _set((), "labels", []))
     assert evaluate([plain], {"rdma-node-pool-label": {"nonRdmaNodePools": ["system"]}}).violations == ()
@@ -335,6 +353,10 @@ def _public_ingress(props: dict[str, Any]) -> None:
     props["cidrIp"] = "0.0.0.0/0"
 
 
+def _buy_scc(props: dict[str, Any]) -> None:
+    props["instanceTypes"] = ["ecs.sccg7.32xlarge", *props["instanceTypes"]]
+
+
 def _drop_rdma_label(props: dict[str, Any]) -> None:
     props["labels"] = [label for label in props["labels"] if label["key"] != rules.RDMA_NODE_LABEL_KEY]
 
@@ -343,6 +365,7 @@ def _drop_rdma_label(props: dict[str, Any]) -> None:
 PROGRAM_VARIANTS: list[tuple[str, str, str, Any, Any]] = [
     ("no-public-ingress", "dev", SG_RULE, lambda props: props["type"] == "ingress", _public_ingress),
     ("rdma-node-pool-label", "dev", NODE_POOL, lambda props: "labels" in props, _drop_rdma_label),
+    ("node-pool-buys-no-scc", "prod", NODE_POOL, lambda props: "labels" in props, _buy_scc),
     (
         "no-privileged-containers",
         "dev",

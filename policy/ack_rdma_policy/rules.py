@@ -23,6 +23,9 @@ Props = Mapping[str, Any]
 RDMA_NODE_LABEL_KEY = "aliyun.accelerator/rdma"
 RDMA_NODE_LABEL_VALUE = "true"
 RDMA_RESOURCE_PREFIX = "rdma/"
+# ACK's "Instance types not supported by ACK": Super Computing Cluster (SCC). The pack runs in its own
+# virtualenv without the program, so this mirrors components/instance_catalogue.py (a test keeps them equal).
+UNSUPPORTED_BY_ACK_PREFIXES = ("ecs.scc",)
 # RDMA memory registration pins pages; nothing else an RDMA test pod does needs a capability.
 RDMA_POD_CAPABILITIES = frozenset({"IPC_LOCK"})
 
@@ -271,6 +274,21 @@ def check_rdma_node_pool_label(resource_type: str, props: Props, context: RuleCo
     ]
 
 
+def check_no_unsupported_purchase(resource_type: str, props: Props, context: RuleContext) -> list[str]:
+    if _sequence(props.get("instances")):
+        return []  # the pool attaches instances a user owns and buys nothing
+    pool_name = props.get("nodePoolName") or context.resource_name
+    bought = [str(name) for name in _sequence(props.get("instanceTypes"))]
+    unsupported = [name for name in bought if name.startswith(UNSUPPORTED_BY_ACK_PREFIXES)]
+    if not unsupported:
+        return []
+    return [
+        f"node pool '{pool_name}' would buy {', '.join(unsupported[:3])}, a family ACK does not support as "
+        "worker nodes (SCC); list eRDMA types such as ecs.g8i.4xlarge in instanceTypes, or attach instances "
+        "you already own through the pool's instances."
+    ]
+
+
 def check_no_privileged_containers(resource_type: str, props: Props, context: RuleContext) -> list[str]:
     pod_spec = _pod_spec(resource_type, props)
     if pod_spec is None:
@@ -376,6 +394,13 @@ RULES: tuple[Rule, ...] = (
                 parse=_name_list,
             )
         },
+    ),
+    Rule(
+        name="node-pool-buys-no-scc",
+        description="Node pools buy no instance family ACK does not support (SCC); attaching owned ones is "
+        "fine.",
+        applies_to=lambda resource_type: resource_type == NODE_POOL,
+        check=check_no_unsupported_purchase,
     ),
     Rule(
         name="no-privileged-containers",
