@@ -36,6 +36,7 @@ from components.config_schema import (
     key_hints,
     key_names,
     parse_taint,
+    printable,
     shown,
 )
 from components.device_plugin import RdmaDevicePluginArgs
@@ -68,16 +69,18 @@ class StackConfigError(pulumi.RunError):
 
     def __init__(self, stack: str, problems: list[str]) -> None:
         self.stack = stack
-        self.problems = tuple(problems)
+        self.problems = tuple(printable(problem) for problem in problems)
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
         listed = " ".join(
-            f"({index}) {problem}" for index, problem in enumerate(problems[:MAX_LISTED_PROBLEMS], start=1)
+            f"({index}) {problem}"
+            for index, problem in enumerate(self.problems[:MAX_LISTED_PROBLEMS], start=1)
         )
         if len(problems) > MAX_LISTED_PROBLEMS:
             listed += f" (and {len(problems) - MAX_LISTED_PROBLEMS} more of the same kinds)"
+        name = printable(stack)
         super().__init__(
-            f"Stack config of stack '{stack}' is invalid, nothing was declared ({count}): {listed} "
-            f"Fix the keys in stacks/Pulumi.{stack}.yaml or with `pulumi config set`."
+            f"Stack config of stack '{name}' is invalid, nothing was declared ({count}): {listed} "
+            f"Fix the keys in stacks/Pulumi.{name}.yaml or with `pulumi config set`."
         )
 
 

@@ -78,6 +78,11 @@ def shown(value: object) -> str:
     return f"{text[: SHOWN_CHARS - 10]}...' ({len(text)} characters)"
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a key name, say) escaped: an error stays one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def problem(text: str, *, key: str | None = None) -> PydanticCustomError:
     """An error whose message is ``text`` after the key's name; ``key`` names another key than the field's."""
     return PydanticCustomError("stack_config", "{problem}", {"problem": text, "key": key})

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from components.config_schema import printable
 from offline_engine import cli_config_rules
 from offline_engine.stack_yaml import YamlFileError, load_yaml_file
 
@@ -49,6 +50,9 @@ class StackSettings:
 
 class StackFileError(Exception):
     """A missing or malformed Pulumi.yaml or stack file; the message names the file and the fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(printable(message))
 
 
 def config_value(value: object) -> str:

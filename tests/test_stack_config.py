@@ -388,3 +388,10 @@ def test_the_program_reads_the_config_as_the_language_host_hands_it_over(
         "ack-rdma:desiredSzie",
         "ack-rdma:keyName",
     ]
+
+
+def test_control_characters_in_unknown_keys_are_escaped() -> None:
+    found = problems(**{"desired\nSize": 3})
+    assert found == (
+        "ack-rdma:desired\\nSize is not a config key of this program; did you mean 'desiredSize'?",
+    )

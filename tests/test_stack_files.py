@@ -221,3 +221,9 @@ def test_a_number_too_long_for_python_is_named_without_python_advice(tmp_path: P
     message = error_of(tmp_path, "config:\n  ack-rdma:desiredSize: " + "9" * 5000 + "\n")
     assert "line 2: a number of 5000 digits, too long for any config value" in message
     assert "sys.set_int_max_str_digits" not in message
+
+
+def test_control_characters_in_keys_are_escaped_so_the_error_stays_one_line(tmp_path: Path) -> None:
+    """Found by the fuzz test: a key name with a newline split the message."""
+    message = error_of(tmp_path, 'config:\n  "ack-rdma:\\n\\x1b[31mred": ~\n')
+    assert "ack-rdma:\\n\\x1b[31mred has no value" in message
