@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import pulumi
 import pulumi_alicloud as alicloud
 import pulumi_kubernetes as k8s
+import yaml
 from pulumi.output import UNKNOWN
 
 from components import defaults
@@ -69,6 +70,19 @@ class AckClusterArgs:
 
 
 _VERSION_NUMBERS = re.compile(r"\d+")
+
+
+def with_server(kubeconfig: str, server: str) -> str:
+    """``kubeconfig`` with every cluster entry pointed at ``server``."""
+    document = yaml.safe_load(kubeconfig)
+    for entry in document.get("clusters") or []:
+        entry["cluster"]["server"] = server
+    return str(yaml.safe_dump(document, sort_keys=False))
+
+
+def _intranet(connections: Sequence[Mapping[str, Any]]) -> str:
+    """The API server's intranet endpoint from the cluster's ``connections`` (output types are mappings)."""
+    return str(connections[0]["api_server_intranet"])
 
 
 def network_plugin_addon(network_plugin: str) -> AddonSpec:
@@ -196,7 +210,14 @@ class AckCluster(pulumi.ComponentResource):
                 temporary_duration_minutes=args.kubeconfig_duration_minutes,
                 opts=pulumi.InvokeOutputOptions(parent=self),
             )
-            self.kubeconfig = pulumi.Output.secret(credential.kube_config)
+            kubeconfig: pulumi.Output[str] = credential.kube_config
+            if not args.api_server_internet:
+                # The provider asks for the public endpoint's kubeconfig (PrivateIpAddress=false,
+                # alicloud/service_alicloud_cs.go:243); a cluster without one is reached at its intranet one.
+                kubeconfig = pulumi.Output.all(kubeconfig, cluster.connections).apply(
+                    lambda found: with_server(found[0], _intranet(found[1]))
+                )
+            self.kubeconfig = pulumi.Output.secret(kubeconfig)
             self.kubeconfig_expiration = credential.expiration
         # cluster_identifier: a re-minted kubeconfig (every run) must not replace the provider and with it
         # every Kubernetes object; only a different cluster does.

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from components.config import StackConfigError
 from offline_engine.offline_run import DeclaredResource, ProgramRun, reveal
@@ -15,6 +16,7 @@ RULE = "alicloud:ecs/securityGroupRule:SecurityGroupRule"
 GROUP = "alicloud:ecs/securityGroup:SecurityGroup"
 CLUSTER = "alicloud:cs/managedKubernetes:ManagedKubernetes"
 VPC = "alicloud:vpc/network:Network"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
 
 
 def inputs(resource: DeclaredResource) -> dict[str, Any]:
@@ -80,6 +82,11 @@ def test_without_listed_cidrs_the_api_server_has_no_public_endpoint_and_the_plan
     assert warning.severity == "warning" and "ack-rdma:apiServerIngressCidrs" in warning.message
     # Node security groups do not guard the API server: no rule pretends to.
     assert [rule for rule in ingress(stack_run) if rule["portRange"] == "6443/6443"] == []
+    # `up` from inside the VPC reaches it: the kubeconfig names the intranet endpoint, not the public one the
+    # credential API hands out.
+    kubeconfig = yaml.safe_load(reveal(stack_run.one(K8S_PROVIDER).inputs["kubeconfig"]))
+    intranet = stack_run.one(CLUSTER).outputs["connections"][0]["apiServerIntranet"]
+    assert {entry["cluster"]["server"] for entry in kubeconfig["clusters"]} == {intranet}
 
 
 def test_listed_cidrs_get_a_public_endpoint_whitelisted_on_the_api_servers_listener(run_stack: Any) -> None:
@@ -111,6 +118,9 @@ def test_listed_cidrs_get_a_public_endpoint_whitelisted_on_the_api_servers_liste
     # Bound after its entries: a whitelist without entries lets every request through.
     assert {entry.urn for entry in run.of_type(ACL_ENTRY)} <= set(binding.dependencies)
     assert [rule for rule in ingress(run) if rule["portRange"] == "6443/6443"] == []
+    # A public endpoint: the kubeconfig stays as the credential API hands it out.
+    kubeconfig = yaml.safe_load(reveal(run.one(K8S_PROVIDER).inputs["kubeconfig"]))
+    assert {entry["cluster"]["server"] for entry in kubeconfig["clusters"]} == {"https://47.100.0.1:6443"}
 
 
 # -- NetworkPolicy and the network plugin --------------------------------------------------------------------
