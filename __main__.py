@@ -72,15 +72,12 @@ images = (
 )
 # Pods pull once the registry is reachable from the VPC and the credential helper serves their accounts.
 pull_access = [registry_access] if registry_access else []
-# Kubernetes objects depend on the node pools: a destroy removes them before the nodes go.
-# The test namespace exists even with the test pods off: testPodManifest and `ack-rdma-check --create` put
-# pods there, and the plugin copies its registry pull secret into it.
-test_namespace = RdmaTestNamespace(
-    "test-namespace",
-    config.test_pods,
-    provider=cluster.provider,
-    opts=pulumi.ResourceOptions(depends_on=node_pools),
-)
+# Workloads depend on the node pools: a destroy removes them before the nodes go. The test namespace and its
+# service account do not: they are created right after the cluster, so that ACR's credential helper has given
+# the account its pull secret by the time the first pod is admitted. The namespace exists even with the test
+# pods off: testPodManifest and `ack-rdma-check --create` put pods there, and the plugin copies its registry
+# pull secret into it.
+test_namespace = RdmaTestNamespace("test-namespace", config.test_pods, provider=cluster.provider)
 plugin = RdmaDevicePlugin(
     "device-plugin",
     config.device_plugin,

@@ -13,7 +13,12 @@ from components.k8s_objects import (
     build_daemon_set,
     build_service_account,
 )
-from components.k8s_resources import PullSecretSource, declare_object, declare_pull_secret
+from components.k8s_resources import (
+    PullSecretSource,
+    component_dependencies,
+    declare_object,
+    declare_pull_secret,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +53,7 @@ class RdmaDevicePlugin(pulumi.ComponentResource):
     ) -> None:
         """``image`` overrides ``spec.image``, e.g. with the built tag pinned by digest."""
         super().__init__("ack-rdma:device_plugin:RdmaDevicePlugin", name, None, opts)
+        after = component_dependencies(opts)
         spec = args.spec
         if args.pull_secret is not None:
             for namespace in dict.fromkeys((spec.namespace, *args.pull_secret_namespaces)):
@@ -57,6 +63,7 @@ class RdmaDevicePlugin(pulumi.ComponentResource):
                     namespace=namespace,
                     parent=self,
                     provider=provider,
+                    depends_on=after,
                 )
         config_map = declare_object(
             f"{name}-config",
@@ -65,7 +72,11 @@ class RdmaDevicePlugin(pulumi.ComponentResource):
             kind="ConfigMap",
             parent=self,
             provider=provider,
+            depends_on=after,
         )
+        # Created as early as the cluster allows, not after the component's dependencies: ACR's credential
+        # helper gives a service account its pull secret some time after the account appears, and a pod
+        # admitted before that never gets it (ACR doc "Use the passwordless component to pull images").
         service_account = declare_object(
             f"{name}-service-account",
             build_service_account(spec),
@@ -82,7 +93,7 @@ class RdmaDevicePlugin(pulumi.ComponentResource):
             kind="DaemonSet",
             parent=self,
             provider=provider,
-            depends_on=(config_map, service_account),
+            depends_on=(*after, config_map, service_account),
         )
         self.namespace = spec.namespace
         # The first resource is the one the test pods request.

@@ -39,6 +39,18 @@ def _getter(field: str) -> Callable[[Mapping[str, Any]], Any]:
     return lambda manifest: manifest.get(field)
 
 
+def component_dependencies(opts: pulumi.ResourceOptions | None) -> tuple[pulumi.Resource, ...]:
+    """A component's own ``depends_on``, for its children to name: Pulumi does not pass a component's
+    dependencies down (a child waits only for the resources it names itself), so a Kubernetes object would
+    otherwise be created before the node pools or the registry access its component waits for."""
+    found = opts.depends_on if opts is not None else None
+    if isinstance(found, pulumi.Resource):
+        return (found,)
+    if isinstance(found, (list, tuple)):
+        return tuple(item for item in found if isinstance(item, pulumi.Resource))
+    return ()
+
+
 def declare_object(
     name: str,
     manifest: Mapping[str, Any] | pulumi.Output[Mapping[str, Any]],
@@ -84,7 +96,13 @@ class PullSecretSource:
 
 
 def declare_pull_secret(
-    name: str, source: PullSecretSource, *, namespace: str, parent: pulumi.Resource, provider: k8s.Provider
+    name: str,
+    source: PullSecretSource,
+    *,
+    namespace: str,
+    parent: pulumi.Resource,
+    provider: k8s.Provider,
+    depends_on: tuple[pulumi.Resource, ...] = (),
 ) -> pulumi.CustomResource:
     def manifest(username: str, password: str) -> dict[str, Any]:
         return build_registry_pull_secret(
@@ -108,4 +126,5 @@ def declare_pull_secret(
         kind="Secret",
         parent=parent,
         provider=provider,
+        depends_on=depends_on,
     )

@@ -21,7 +21,7 @@ from components.k8s_objects import (
     manifests_yaml,
     pod_names,
 )
-from components.k8s_resources import declare_object
+from components.k8s_resources import component_dependencies, declare_object
 
 PERFTEST_COMMAND = ("ib_read_bw", "-q", "30")
 
@@ -76,6 +76,7 @@ class RdmaTestNamespace(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ack-rdma:test_pods:RdmaTestNamespace", name, None, opts)
+        after = component_dependencies(opts)
         namespace = declare_object(
             f"{name}-namespace",
             build_test_namespace(spec),
@@ -83,6 +84,7 @@ class RdmaTestNamespace(pulumi.ComponentResource):
             kind="Namespace",
             parent=self,
             provider=provider,
+            depends_on=after,
         )
         declare_object(
             f"{name}-service-account",
@@ -91,7 +93,7 @@ class RdmaTestNamespace(pulumi.ComponentResource):
             kind="ServiceAccount",
             parent=self,
             provider=provider,
-            depends_on=(namespace,),
+            depends_on=(*after, namespace),
         )
         if spec.network_policy:
             declare_object(
@@ -101,7 +103,7 @@ class RdmaTestNamespace(pulumi.ComponentResource):
                 kind="NetworkPolicy",
                 parent=self,
                 provider=provider,
-                depends_on=(namespace,),
+                depends_on=(*after, namespace),
             )
         self.namespace = spec.namespace
         self.register_outputs({"namespace": self.namespace})
@@ -123,6 +125,7 @@ class RdmaTestPods(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("ack-rdma:test_pods:RdmaTestPods", name, None, opts)
+        after = component_dependencies(opts)
         pods = pods_with_image(spec, image)
         self.names = pod_names(spec)
         for index, pod_name in enumerate(self.names):
@@ -133,6 +136,7 @@ class RdmaTestPods(pulumi.ComponentResource):
                 kind="Pod",
                 parent=self,
                 provider=provider,
+                depends_on=after,
             )
         self.namespace = spec.namespace
         self.register_outputs({"namespace": self.namespace, "names": self.names})

@@ -96,12 +96,23 @@ def test_the_credential_helper_serves_the_instance_and_exactly_the_accounts_that
     assert HELPER not in create_time
 
 
-def test_workloads_wait_for_the_registry_path(stack_run: ProgramRun) -> None:
-    access = stack_run.one(ACCESS).urn
-    children = {resource.urn for resource in stack_run.children(access)}
-    for component in ("ack-rdma:device_plugin:RdmaDevicePlugin", "ack-rdma:test_pods:RdmaTestPods"):
-        for resource in stack_run.of_type(component):
-            assert children <= set(resource.dependencies), component
+def test_workloads_wait_for_the_nodes_and_the_registry_path_and_their_accounts_do_not(
+    stack_run: ProgramRun,
+) -> None:
+    """Pulumi passes no component dependency down to the children: each workload names them itself. Its
+    service account comes first, right after the cluster, so that the credential helper has given it the pull
+    secret before any pod is admitted (a pod admitted before that never gets it)."""
+    access = {resource.urn for resource in stack_run.children(stack_run.one(ACCESS).urn)}
+    pools = {pool.urn for pool in stack_run.of_type("alicloud:cs/nodePool:NodePool")}
+    workloads = [stack_run.one(DAEMON_SET), *stack_run.of_type(POD)]
+    for workload in workloads:
+        assert access <= set(workload.dependencies), workload.name
+    assert pools & set(stack_run.one(DAEMON_SET).dependencies)
+    accounts = stack_run.of_type("kubernetes:core/v1:ServiceAccount")
+    assert len(accounts) == 2
+    for account in accounts:
+        assert not pools & set(account.dependencies), account.name
+        assert {account.urn for account in accounts} & set(stack_run.one(DAEMON_SET).dependencies)
 
 
 def test_listed_push_cidrs_open_the_internet_endpoint_before_the_push(run_stack: RunStack) -> None:
