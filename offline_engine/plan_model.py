@@ -233,6 +233,8 @@ def build_plan(run: ProgramRun) -> Plan:
         stack_name=run.stack_urn.rsplit("::", 1)[-1],
         resources=tuple(planned),
         outputs={key: masked(value) for key, value in sorted(run.outputs.items())},
-        diagnostics=run.diagnostics,
+        # The program logs from callbacks that run in whatever order the engine resolves outputs: sorted, two
+        # plans of the same program read the same.
+        diagnostics=tuple(sorted(run.diagnostics, key=lambda item: (item.severity, item.message))),
         policies=policy_verdict(run),
     )
