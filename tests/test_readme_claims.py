@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from offline_engine.offline_run import ProgramRun, reveal, run_program
 from offline_engine.stack_files import load_stack_settings, stack_names
@@ -34,6 +35,7 @@ INTERNET = "alicloud:cr/internetEndpoint:InternetEndpoint"
 ADDON = "alicloud:cs/kubernetesAddon:KubernetesAddon"
 DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 CREDENTIAL = "alicloud:cs/getClusterCredential:getClusterCredential"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
 LISTED = ["203.0.113.7/32"]
 POD_VSWITCHES = ["192.168.16.0/20"]
 
@@ -108,9 +110,12 @@ def api_server_only_from_listed(program: ProgramRun) -> None:
     cluster = program.one(CLUSTER)
     assert cluster.inputs["slbInternetEnabled"] is bool(cidrs)
     assert [rule for rule in ingress(program) if rule["portRange"] == "6443/6443"] == []
+    kubeconfig = yaml.safe_load(reveal(program.one(K8S_PROVIDER).inputs["kubeconfig"]))
+    servers = {entry["cluster"]["server"] for entry in kubeconfig["clusters"]}
     if not cidrs:
         assert not program.of_type(LISTENER_ACL)
         assert any("The API server gets no public endpoint" in item.message for item in program.diagnostics)
+        assert servers == {cluster.outputs["connections"][0]["apiServerIntranet"]}
         return
     entries = {entry.inputs["entry"] for entry in program.of_type(ACL_ENTRY)}
     vpc = program.one(VPC).inputs["cidrBlock"]
