@@ -154,7 +154,8 @@ def test_an_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path) -
     lines += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]" for i in range(9)]
     started = time.perf_counter()
     message = error_of(tmp_path, "\n".join(lines) + "\nconfig:\n  ack-rdma:nodeLabels: *j\n")
-    assert time.perf_counter() - started < 2
+    # Milliseconds when refused, 70 s when expanded: a bound far from both, so a busy machine cannot flip it.
+    assert time.perf_counter() - started < 20
     assert "document contains excessive aliasing" in message
     assert len(message) < 300
 
@@ -175,10 +176,9 @@ def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path) -> None:
     stack_file = tmp_path / "stacks" / "Pulumi.t.yaml"
     stack_file.unlink()
     os.mkfifo(stack_file)
-    started = time.perf_counter()
+    # A FIFO with no writer blocks an open for reading for good; pytest-timeout ends such a run.
     with pytest.raises(StackFileError, match="is a FIFO, not a regular file"):
         load_stack_settings("t", project_dir=tmp_path, stack_file=stack_file)
-    assert time.perf_counter() - started < 2
     stack_file.unlink()
     stack_file.write_text(DEV + "#" * (5 * 2**20))
     with pytest.raises(StackFileError, match="is larger than 4 MiB"):
