@@ -53,12 +53,14 @@ class Supervisor:
             self.apply,
             dev_root=opts.dev_root,
             reader=self.reader,
+            on_gone=self._rediscover_soon,
         )
         self.events = VerbsEvents(self.poller.wake)
         self._watch = DirectoryWatch(opts.device_plugin_dir, self._on_directory_events)
         self._group: asyncio.TaskGroup | None = None
         self._maintainers: dict[str, asyncio.Task[None]] = {}
         self._rediscovery: asyncio.Task[None] | None = None
+        self._prompt_rediscovery: asyncio.Task[None] | None = None
         for pool in build_pools(config, opts.dev_root):
             self._add(pool)
         metrics.watch(self)
@@ -105,6 +107,16 @@ class Supervisor:
     async def rediscover(self) -> None:
         self.apply(await self.discover())
         self.metrics.rediscoveries.inc()
+
+    def _rediscover_soon(self) -> None:
+        # A shared pool hands every container every member's nodes, so one member gone from sysfs makes all
+        # of its IDs unhealthy; dropping that member now, not at the next periodic rediscovery, makes the
+        # others' IDs allocatable again within a poll. periodicUpdateInterval 0 means no rediscovery at all.
+        if self._group is None or self.config.periodic_update_interval <= 0:
+            return
+        if self._prompt_rediscovery is not None and not self._prompt_rediscovery.done():
+            return
+        self._prompt_rediscovery = self._group.create_task(self.rediscover(), name="rediscovery: HCA gone")
 
     async def _rediscover_every(self, interval: float) -> None:
         while True:
@@ -205,12 +217,14 @@ class Supervisor:
                 self._spawn(plugin)
             self._schedule_rediscovery()
             await stop.wait()
-            for task in [*background, *self._maintainers.values(), self._rediscovery]:
+            rediscoveries = [self._rediscovery, self._prompt_rediscovery]
+            for task in [*background, *self._maintainers.values(), *rediscoveries]:
                 if task is not None:
                     task.cancel()
         self._group = None
         self._maintainers.clear()
         self._rediscovery = None
+        self._prompt_rediscovery = None
 
     async def reload(self) -> None:
         """Re-read the config file; on error keep the current one. Resources added, removed or changed get

@@ -162,7 +162,8 @@ def log_transitions(hcas: Sequence[Hca], links: dict[str, HcaLinks]) -> bool:
 
 class PortPoller:
     """Re-reads the ports of the current HCAs every `interval` seconds, or at once when woken (by an event
-    source), and hands the HCAs with their new port states to `apply` when any port changed."""
+    source), and hands the HCAs with their new port states to `apply` when any port changed; `on_gone` is
+    called after a poll that found an HCA gone from sysfs."""
 
     def __init__(
         self,
@@ -173,6 +174,7 @@ class PortPoller:
         *,
         dev_root: Path | None = None,
         reader: SysfsReader | None = None,
+        on_gone: Callable[[], None] | None = None,
     ) -> None:
         self.sysfs_root = sysfs_root
         self.dev_root = dev_root
@@ -180,6 +182,7 @@ class PortPoller:
         self.interval = interval
         self._current = current
         self._apply = apply
+        self._on_gone = on_gone
         self._woken = asyncio.Event()
 
     def wake(self) -> None:
@@ -196,6 +199,8 @@ class PortPoller:
         hcas = self._current()
         if log_transitions(hcas, links):
             self._apply(with_links(hcas, links))
+        if self._on_gone is not None and any(not read.present for read in links.values()):
+            self._on_gone()
 
     async def run(self) -> None:
         while True:

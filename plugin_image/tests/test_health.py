@@ -125,6 +125,29 @@ def test_a_vanished_hca_turns_its_ids_unhealthy_then_rediscovery_removes_it() ->
     run(scenario)
 
 
+def test_a_vanished_hca_is_dropped_at_once_so_the_other_members_ids_allocate_again() -> None:
+    hourly = {**POOL, "periodicUpdateInterval": 3600}
+
+    async def scenario() -> None:
+        async with node("ib_two_numa", hourly) as host, supervised(host) as running:
+            endpoint = await host.kubelet.wait_registered("rdma/ib")
+            await endpoint.next_update()
+            host.tree.remove_hca("mlx5_1")
+            # Not an hour later: the poll that sees mlx5_1 gone starts a rediscovery.
+            devices = await endpoint.wait_update(lambda update: {d.health for d in update} == {"Healthy"})
+            assert health_numa(devices) == [
+                ("0", "Healthy", 0),
+                ("1", "Healthy", 0),
+                ("2", "Healthy", 0),
+                ("3", "Healthy", 0),
+            ]
+            (container,) = (await endpoint.allocate(["1"])).container_responses
+            assert dict(container.envs) == {"RDMA_DEVICES": "mlx5_0"}
+            assert [hca.name for hca in running.supervisor.hcas] == ["mlx5_0"]
+
+    run(scenario)
+
+
 def test_a_port_change_reaches_kubelet_within_2_s_at_the_default_poll_interval() -> None:
     async def scenario() -> None:
         config = {"mode": "hca", "periodicUpdateInterval": 0}
