@@ -290,7 +290,11 @@ async def run(opts: ServeOptions, stop: asyncio.Event, reload: asyncio.Event | N
             await status_server.start(opts.metrics_address)
         await supervisor.start()
         await supervisor.run_until(stop, reload)
-    except (PluginServerError, WatchError, StatusServerError) as error:
+    except StatusServerError as error:
+        # Bound before anything else starts: an address of another host or a port in use is bad input.
+        log.error("%s", error)
+        return EXIT_BAD_INPUT
+    except (PluginServerError, WatchError) as error:
         log.error("%s", error)
         return EXIT_FAILED
     finally:

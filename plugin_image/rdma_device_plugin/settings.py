@@ -5,11 +5,9 @@ Precedence: a command-line flag, else its environment variable (for the DaemonSe
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import math
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,16 +136,14 @@ def serve_options(flags: Mapping[str, str | None], environ: Mapping[str, str]) -
 
 
 def check_host(opts: ServeOptions) -> None:
-    """What serve needs from this host, checked before anything starts: the directories exist and the
-    metrics address can be bound."""
+    """What serve needs from this host, checked before anything starts: the directories exist. (The metrics
+    address is checked by binding it, the first thing serve does.)"""
     host_roots({"sysfs_root": str(opts.sysfs_root), "dev_root": str(opts.dev_root)})
     _directory(
         "device_plugin_dir",
         str(opts.device_plugin_dir),
         "kubelet's device plugins (holding kubelet.sock), e.g. /var/lib/kubelet/device-plugins",
     )
-    if opts.metrics_address is not None:
-        check_bindable(opts.metrics_address)
 
 
 def host_roots(values: Mapping[str, str]) -> tuple[Path, Path]:
@@ -223,27 +219,6 @@ def _address(value: str) -> MetricsAddress:
             "disable /metrics",
         )
     return MetricsAddress(host, port)
-
-
-def check_bindable(address: MetricsAddress) -> None:
-    """Bind the metrics address once and let go, so that an address of another host or a port in use is bad
-    input found at start (exit 2), not a failure of the running plugin. SO_REUSEADDR as the server sets it:
-    on Linux it still refuses a port another socket listens on."""
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address.host, address.port))
-        except OSError as error:
-            hint = (
-                "another process listens on that port; choose a free one"
-                if error.errno == errno.EADDRINUSE
-                else "give an address of this node (the DaemonSet passes $(HOST_IP))"
-            )
-            raise SettingsError(
-                f"cannot serve /metrics and /healthz on {address} (--metrics-address, env "
-                f"{OPTION_BY_DEST['metrics_address'].env}): {error.strerror or error}; {hint}"
-            ) from None
 
 
 def _is_ip(text: str, version: int) -> bool:

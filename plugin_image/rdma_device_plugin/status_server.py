@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +54,7 @@ class Health:
 
 
 class StatusServerError(Exception):
-    """The address cannot be served; str() is one paragraph naming it and the fix."""
+    """The address cannot be served: bad input (exit 2); str() is one paragraph naming it and the fix."""
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,16 @@ class StatusServer:
                 self._serve, address.host, address.port, reuse_address=True
             )
         except OSError as error:
+            hint = (
+                "another process listens on that port; choose a free one"
+                if error.errno == errno.EADDRINUSE
+                else "give an address of this node (the DaemonSet passes $(HOST_IP))"
+            )
+            # asyncio rewords the bind error around the address; the errno's own words are shorter.
+            reason = os.strerror(error.errno) if error.errno else str(error)
             raise StatusServerError(
                 f"cannot serve /metrics and /healthz on {address} (--metrics-address, env "
-                f"RDMA_DP_METRICS_ADDRESS): {error.strerror or error}; give an address of this node and a "
-                "free port, or an empty value to disable the endpoint"
+                f"RDMA_DP_METRICS_ADDRESS): {reason}; {hint}, or an empty value to disable the endpoint"
             ) from error
         log.info("serving /metrics and /healthz on %s", address)
 
