@@ -36,6 +36,8 @@ import yaml
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
+from ack_rdma_check.input_files import shorten
+
 TABLE_PATH = Path(__file__).with_name("provider_constraints.yaml")
 # alicloud/validators.go appends this to every error of its own validators (skipResourceSchemaValidation).
 PROVIDER_VALIDATOR_NOTE = (
@@ -250,8 +252,7 @@ def _absolute(config: Mapping[str, Any], key: str, names: Mapping[str, str]) -> 
 
 
 def _echo(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value)
-    return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 3] + "..."
+    return shorten(value if isinstance(value, str) else json.dumps(value), _ECHO_LIMIT)
 
 
 def _go_list(values: Sequence[Any]) -> str:
