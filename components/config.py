@@ -28,10 +28,10 @@ from components.config_keys import KEYS_BY_NAME, ConfigType
 from components.config_schema import (
     POOL_FIELD_DEFAULT_KEYS,
     PROJECT,
-    SHOWN_CHARS,
     AddonEntry,
     NodePoolEntry,
     StackConfigModel,
+    cut,
     did_you_mean,
     key_hints,
     key_names,
@@ -188,8 +188,8 @@ def _namespace_problem(qualified: str) -> list[str]:
     if namespace in PROVIDER_NAMESPACES or not difflib.get_close_matches(namespace, [PROJECT], cutoff=0.7):
         return []
     return [
-        f"{shown(qualified)[1:-1]} is in namespace {shown(namespace)}, which nothing in this program reads; "
-        f"did you mean {PROJECT}:{shown(name)[1:-1]}?"
+        f"{cut(qualified)} is in namespace {shown(namespace)}, which nothing in this program reads; "
+        f"did you mean {PROJECT}:{cut(name)}?"
     ]
 
 
@@ -271,7 +271,7 @@ def _key_of(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         name = _ALIASES.get(part, part) if isinstance(part, str) else part
         text += f"[{name}]" if isinstance(name, int) else (f".{name}" if text else name)
-    return shown(text)[1:-1] if len(text) > SHOWN_CHARS else text
+    return cut(text)
 
 
 def _problem(detail: ErrorDetails) -> str:

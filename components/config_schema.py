@@ -70,12 +70,16 @@ _PRIVATE_RANGES = tuple(
 )
 
 
-def shown(value: object) -> str:
-    """``repr(value)``, cut to SHOWN_CHARS with the full length said, for echoing input in an error."""
-    text = repr(value)
+def cut(text: str) -> str:
+    """``text`` cut to SHOWN_CHARS with the full length said, for echoing a name or value in an error."""
     if len(text) <= SHOWN_CHARS:
         return text
-    return f"{text[: SHOWN_CHARS - 10]}...' ({len(text)} characters)"
+    return f"{text[: SHOWN_CHARS - 10]}... ({len(text)} characters)"
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut."""
+    return cut(repr(value))
 
 
 def printable(text: str) -> str:
