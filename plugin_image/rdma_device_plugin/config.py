@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rdma_device_plugin.files import NotRegularFileError, read_regular
 from rdma_device_plugin.text import shorten
 
 DEFAULT_CONFIG_PATH = Path("/k8s-rdma-sriov-dev-plugin/config.json")
@@ -193,25 +194,14 @@ def socket_path_problem(path: Path) -> str | None:
 
 
 def read_bounded(path: Path) -> bytes:
-    """The file's bytes; ConfigError when it is not a readable regular file of at most MAX_CONFIG_BYTES.
-
-    Opened non-blocking: opening a FIFO for reading would otherwise wait for a writer, with no timeout.
-    """
+    """The file's bytes; ConfigError when it is not a readable regular file of at most MAX_CONFIG_BYTES."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        data = read_regular(path, MAX_CONFIG_BYTES)
+    except NotRegularFileError as exc:
+        reason = os.strerror(errno.EISDIR) if stat.S_ISDIR(exc.mode) else str(exc)
+        raise _unreadable(path, reason) from None
     except OSError as exc:
         raise _unreadable(path, exc.strerror or str(exc)) from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise _unreadable(path, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(mode):
-            raise _unreadable(path, f"{_file_kind(mode)}, not a regular file")
-        data = os.read(fd, MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise _unreadable(path, exc.strerror or str(exc)) from None
-    finally:
-        os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(
             str(path),
@@ -220,11 +210,6 @@ def read_bounded(path: Path) -> bytes:
             "is about 150 bytes); point --config at the plugin's JSON config",
         )
     return data
-
-
-def _file_kind(mode: int) -> str:
-    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"))
-    return next((name for test, name in kinds if test(mode)), "a block device")
 
 
 def _unreadable(path: Path, reason: str) -> ConfigError:

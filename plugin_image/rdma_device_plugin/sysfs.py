@@ -24,12 +24,13 @@ import logging
 import os
 import queue
 import re
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from rdma_device_plugin.files import NotRegularFileError, read_regular
 
 log = logging.getLogger(__name__)
 
@@ -75,21 +76,13 @@ def _errno_failure(error: OSError) -> _ReadError:
 def _read_file(path: Path) -> str | None:
     """One bounded read; None when absent; raises _ReadError when it failed."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        data = read_regular(path, MAX_ATTR_BYTES)
+    except NotRegularFileError:
+        raise _ReadError(NOT_REGULAR, "not a regular file") from None
     except OSError as error:
         if error.errno in _ABSENT:
             return None
         raise _errno_failure(error) from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _ReadError(NOT_REGULAR, "not a regular file")
-        data = os.read(fd, MAX_ATTR_BYTES + 1)
-    except OSError as error:
-        if error.errno in _ABSENT:
-            return None
-        raise _errno_failure(error) from None
-    finally:
-        os.close(fd)
     if len(data) > MAX_ATTR_BYTES:
         raise _ReadError(TOO_LARGE, f"larger than {MAX_ATTR_BYTES} bytes")
     return data.decode("utf-8", errors="replace").rstrip("\n") or None
