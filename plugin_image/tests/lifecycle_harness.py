@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from kubelet_standin import PluginEndpoint
 from plugin_harness import EXIT_TIMEOUT, Node
 from prometheus_client.parser import text_string_to_metric_families
 from rdma_device_plugin.app import Supervisor
@@ -39,6 +40,14 @@ class Running:
     port: int
     """The loopback port of /metrics and /healthz."""
     reload: asyncio.Event
+
+
+async def registered(host: Node, running: Running, resource: str = "rdma/ib") -> PluginEndpoint:
+    """kubelet got the Register call and the plugin got its answer: the plugin counts a registration, and
+    reports it in /healthz, only once the answer is back, a moment after kubelet has seen the call."""
+    endpoint = await host.kubelet.wait_registered(resource)
+    await until(lambda: running.supervisor.health().ok, what="the plugin seeing Register answered")
+    return endpoint
 
 
 @asynccontextmanager

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import pytest
-from lifecycle_harness import LOOPBACK, http_get, supervised
+from lifecycle_harness import LOOPBACK, http_get, registered, supervised
 from plugin_harness import node, run
 from prometheus_client.parser import text_string_to_metric_families
 from rdma_device_plugin.status_server import MAX_BODY_BYTES, MAX_HEAD_BYTES
@@ -121,7 +121,7 @@ def test_metrics_answer_when_an_ibdev_name_is_not_utf8_with_the_name_escaped(
         async with node("erdma", POOL) as host:
             add_hca_named_not_utf8(host, verbs_node=True)
             async with supervised(host) as running:
-                await host.kubelet.wait_registered("rdma/ib")
+                await registered(host, running)
                 status, _, text = await http_get(running.port, "/metrics")
                 assert status == 200
                 labels = {

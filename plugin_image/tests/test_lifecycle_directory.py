@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 
-from lifecycle_harness import http_get, supervised, until
+from lifecycle_harness import http_get, registered, supervised, until
 from plugin_harness import node, run, short_tempdir
 from rdma_device_plugin.inotify import IN_CREATE, WATCH_RESTORED, DirectoryWatch, DirEvent
 
@@ -39,8 +39,7 @@ def test_a_directory_removed_and_created_again_is_watched_again() -> None:
 def test_the_plugin_serves_and_registers_again_once_its_directory_is_back_and_healthz_follows() -> None:
     async def scenario() -> None:
         async with node("erdma", POOL) as host, supervised(host) as running:
-            await host.kubelet.wait_registered("rdma/ib")
-            await until(lambda: running.supervisor.health().ok, what="registered")
+            await registered(host, running)
             await host.kubelet.stop()
             shutil.rmtree(host.plugin_dir)
             await until(lambda: not running.supervisor.watching, what="the lost watch")

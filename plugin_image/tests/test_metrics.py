@@ -9,20 +9,11 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from kubelet_standin import PluginEndpoint
-from lifecycle_harness import LOOPBACK, Running, http_get, sample, scrape, supervised, until
-from plugin_harness import Node, node, plugin_subprocess, run, start_plugin_process
+from lifecycle_harness import LOOPBACK, http_get, registered, sample, scrape, supervised, until
+from plugin_harness import node, plugin_subprocess, run, start_plugin_process
 
 POOL = {"periodicUpdateInterval": 0, "configList": [{"resourceName": "ib", "rdmaHcaMax": 4, "selectors": {}}]}
 IB = {"resource": "rdma/ib"}
-
-
-async def registered(host: Node, running: Running) -> PluginEndpoint:
-    """kubelet got the Register call and the plugin got its answer: the plugin counts a registration, and
-    reports it in /healthz, only once the answer is back, a moment after kubelet has seen the call."""
-    endpoint = await host.kubelet.wait_registered("rdma/ib")
-    await until(lambda: running.supervisor.health().ok, what="the plugin seeing Register answered")
-    return endpoint
 
 
 def test_a_scrape_shows_the_counters_and_gauges_moving() -> None:
